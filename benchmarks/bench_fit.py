@@ -1,0 +1,80 @@
+"""Milliseconds per single run at the source's settings, measured side by side.
+
+    python benchmarks/bench_fit.py [--repeats 15]
+
+Prints the median ms per run of:
+- mxwd.fit_and_plot (from scratch: NDArray + autograd + the manual sgd step);
+- a naive baseline of the same loop, written as the source writes it: an index NDArray
+  and `take` per batch (gb.data_iter), and `param[:] = param - lr * grad / B` (gb.sgd);
+- mxwd.fit_and_plot_gluon, imperative and hybridized;
+and the ratio baseline / mxwd. The MXNet engine is the one mxwd picks (NaiveEngine unless
+MXNET_ENGINE_TYPE is set); run with MXNET_ENGINE_TYPE=ThreadedEnginePerDevice to compare.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import time
+
+import mxwd
+from mxwd._mx import autograd, mx, nd
+from mxwd.config import Config
+from mxwd.data import make_data
+from mxwd.scratch import init_params, l2_penalty, linreg, squared_loss
+
+
+def naive_fit(lambd: float, config: Config, seed: int) -> float:
+    """The source's loop as printed (gb.data_iter with take per batch, gb.sgd with setitem)."""
+    data = make_data(config, seed)
+    w, b = params = init_params(config)
+    random.seed(seed)
+    train_ls = []
+    for _ in range(config.num_epochs):
+        indices = list(range(config.n_train))
+        random.shuffle(indices)
+        for i in range(0, config.n_train, config.batch_size):
+            j = nd.array(indices[i : min(i + config.batch_size, config.n_train)])
+            X, y = data.train_features.take(j), data.train_labels.take(j)
+            with autograd.record():
+                l = squared_loss(linreg(X, w, b), y) + lambd * l2_penalty(w)
+            l.backward()
+            for param in params:
+                param[:] = param - config.lr * param.grad / config.batch_size
+        train_ls.append(squared_loss(linreg(data.train_features, w, b), data.train_labels).mean().asscalar())
+        squared_loss(linreg(data.test_features, w, b), data.test_labels).mean().asscalar()
+    return train_ls[-1]
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()  # warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    config = Config()
+    print(f"engine: {os.environ.get('MXNET_ENGINE_TYPE')}, mxnet {mx.__version__}, "
+          f"{config.steps} SGD steps per run, median of {args.repeats} runs")
+    rows = []
+    for lambd in config.lambdas:
+        ours = median_ms(lambda: mxwd.fit_and_plot(lambd, config), args.repeats)
+        naive = median_ms(lambda: naive_fit(lambd, config, 0), args.repeats)
+        gluon = median_ms(lambda: mxwd.fit_and_plot_gluon(lambd, config), args.repeats)
+        hybrid = median_ms(lambda: mxwd.fit_and_plot_gluon(lambd, config.replace(hybridize=True)), args.repeats)
+        rows.append((lambd, ours, naive, gluon, hybrid))
+    print(f"{'lambd':>5} {'fit_and_plot':>13} {'naive loop':>11} {'ratio':>6} {'gluon':>8} {'hybridized':>11}")
+    for lambd, ours, naive, gluon, hybrid in rows:
+        print(f"{lambd:>5g} {ours:>10.1f} ms {naive:>8.1f} ms {naive / ours:>5.2f}x {gluon:>5.1f} ms {hybrid:>8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

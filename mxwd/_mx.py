@@ -1,0 +1,47 @@
+"""The one place mxwd imports MXNet.
+
+Before the first import it chooses MXNet's synchronous `NaiveEngine` (unless the user has
+set `MXNET_ENGINE_TYPE` already): this experiment is thousands of tiny operators, where
+the threaded engine's scheduling costs more than it saves (benchmarks/bench_fit.py
+prints both). Results are bitwise the same under either engine. An empty
+`MXNET_ENGINE_TYPE` breaks `mx.random.seed`, so it is treated as unset. MXNet logs the
+engine's name to stderr when it starts it; that one line is swallowed.
+"""
+import contextlib
+import os
+import sys
+import warnings
+
+if not os.environ.get("MXNET_ENGINE_TYPE"):
+    os.environ["MXNET_ENGINE_TYPE"] = "NaiveEngine"
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (C++ logging) for the duration; Python errors still show."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (some notebook kernels)
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+with warnings.catch_warnings(), _quiet_stderr():
+    # mxnet 1.9.1 uses numpy aliases (np.bool) and distutils, deprecated since.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import mxnet as mx
+    from mxnet import autograd, gluon, init, nd
+    from mxnet.gluon import nn
+
+    nd.zeros((1,)).wait_to_read()  # starts the engine while its log line is silenced
+
+__all__ = ["mx", "nd", "autograd", "gluon", "init", "nn"]

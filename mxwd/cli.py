@@ -1,0 +1,174 @@
+"""The command line: `mxwd reproduce | compare | sweep`, whose options are Config's fields.
+
+Bad input ends in one line on stderr and exit status 2 (no traceback); Ctrl-C in one
+line and exit status 130, with nothing half-written. MXNet is imported only once a
+command runs, so `mxwd --help` answers at once.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from mxwd.config import (
+    BIAS_EXCLUSIONS,
+    DEFAULT_PRESET,
+    DTYPES,
+    LOSS_REDUCTIONS,
+    PRESETS,
+    Config,
+    field_names,
+)
+
+CHOICES = {"bias_exclusion": BIAS_EXCLUSIONS, "loss_reduction": LOSS_REDUCTIONS, "dtype": DTYPES}
+
+
+class UsageError(Exception):
+    """A command-line mistake: reported in one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        raise UsageError(message)
+
+
+def _config_help() -> Dict[str, str]:
+    """Each field's one-line comment in config.py, as its option's help."""
+    import inspect
+
+    from mxwd import config as config_module
+
+    help_text = {}
+    for line in inspect.getsource(config_module.Config).splitlines():
+        name, sep, rest = line.strip().partition(":")
+        if sep and name in field_names() and "#" in rest:
+            help_text[name] = rest.split("#", 1)[1].strip().replace("%", "%%")
+    return help_text
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("experiment settings (Config fields; default: the preset's)")
+    group.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        help=f"book version whose settings to start from: {', '.join(PRESETS)} (default {DEFAULT_PRESET})",
+    )
+    help_text = _config_help()
+    for field in dataclasses.fields(Config):
+        flag = "--" + field.name.replace("_", "-")
+        kwargs: Dict[str, Any] = {"dest": field.name, "default": None, "help": help_text.get(field.name)}
+        default = field.default
+        if isinstance(default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif isinstance(default, tuple):
+            kwargs.update(nargs="+", type=float, metavar="LAMBD")
+        elif field.name in CHOICES:
+            kwargs.update(choices=CHOICES[field.name])
+        else:
+            kwargs["type"] = type(default)
+            kwargs["metavar"] = "N" if isinstance(default, int) else "X"
+        group.add_argument(flag, **kwargs)
+
+
+def _add_output_options(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("--out", type=Path, default=Path("results") / command, metavar="DIR",
+                        help=f"folder for the results and figures (default results/{command})")
+    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    parser.add_argument("--quiet", action="store_true", help="print no progress")
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="mxwd",
+        description="The weight-decay experiment of Dive into Deep Learning (gluonbook, 2018) on MXNet 1.9.1.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    rep = sub.add_parser("reproduce", help="run the chapter: every lambd, from scratch and with Gluon")
+    rep.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
+                     help="rerun the settings of a results.json written earlier")
+    cmp_ = sub.add_parser("compare", help="scratch L2 penalty vs Gluon's built-in wd, paired")
+    for p, name in ((rep, "reproduce"), (cmp_, "compare")):
+        _add_config_options(p)
+        _add_output_options(p, name)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, base: Optional[Config] = None) -> Config:
+    """The preset (or `base`) with every option the user gave applied on top."""
+    if base is None:
+        from mxwd.config import preset
+
+        base = preset(args.preset or DEFAULT_PRESET)
+    elif args.preset is not None:
+        raise ValueError("--preset and --from cannot be combined: the results file names its settings")
+    changes = {name: getattr(args, name) for name in field_names() if getattr(args, name) is not None}
+    return base.replace(**changes)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except (UsageError, ValueError) as err:
+        print(f"mxwd: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mxwd: interrupted; no partial results were written", file=sys.stderr)
+        return 130
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(text, flush=True)
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from mxwd import plot
+    from mxwd.reproduction import reproduce
+    from mxwd.results import read_json, save_figure, staged_dir, versions, write_json
+
+    base = Config.from_dict(read_json(args.from_file)["config"]) if args.from_file else None
+    config = config_from_args(args, base)
+    with staged_dir(args.out, args.force) as tmp:
+        _say(args, f"mxwd reproduce: seed {config.seed}, lambdas {list(config.lambdas)}; writing {args.out}")
+        result = reproduce(config)
+        for run in result.runs:
+            save_figure(plot.semilogy(run), tmp / f"{run.path}_lambd{run.lambd:g}")
+        payload = {"command": "reproduce", "config": config.to_dict(), "versions": versions()}
+        write_json(tmp / "results.json", {**payload, **result.to_dict()})
+    print(result.table())
+    print(f"wrote {args.out}/results.json and {2 * len(result.runs)} figures")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from mxwd import plot
+    from mxwd.comparison import compare
+    from mxwd.results import save_figure, staged_dir, versions, write_json
+
+    config = config_from_args(args)
+    with staged_dir(args.out, args.force) as tmp:
+        _say(args, f"mxwd compare: seed {config.seed}, lambdas {list(config.lambdas)}; writing {args.out}")
+        comparisons = [compare(lambd, config) for lambd in config.lambdas]
+        for c in comparisons:
+            save_figure(plot.overlay(c), tmp / f"compare_lambd{c.lambd:g}")
+        write_json(tmp / "compare.json", {
+            "command": "compare",
+            "config": config.to_dict(),
+            "versions": versions(),
+            "comparisons": [c.to_dict() for c in comparisons],
+        })
+    print("\n\n".join(c.table() for c in comparisons))
+    print(f"wrote {args.out}/compare.json and {2 * len(comparisons)} figures")
+    return 0
+
+
+COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
+    "reproduce": _reproduce,
+    "compare": _compare,
+}

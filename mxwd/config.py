@@ -1,0 +1,188 @@
+"""The experiment's settings: one frozen dataclass, validated on construction.
+
+The defaults are the source's (gluonbook, mid-2018, "Weight Decay"): 20 training and
+100 test examples in 200 dimensions, batch size 1, 10 epochs, learning rate 0.003,
+initial weights w ~ N(0, 1), and the two runs lambd = 0 and lambd = 5.
+
+This module imports nothing heavy (no MXNet), so the command line can answer `--help`
+at once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Tuple
+
+LOSS_REDUCTIONS = ("sum", "mean")
+BIAS_EXCLUSIONS = ("two_trainers", "wd_mult")
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of one weight-decay experiment (the source's values are the defaults)."""
+
+    n_train: int = 20  # training examples (the source deliberately keeps this small)
+    n_test: int = 100  # test examples, drawn from the same distribution
+    num_inputs: int = 200  # dimension p of the features
+    true_w: float = 0.01  # every entry of the true weight vector
+    true_b: float = 0.05  # the true bias
+    noise: float = 0.01  # standard deviation of the label noise (the code's 0.01, not the prose's 0.1)
+    init_scale: float = 1.0  # initial w ~ N(0, init_scale^2); the bias starts at 0
+    batch_size: int = 1  # minibatch size |B|
+    num_epochs: int = 10  # passes over the training set
+    lr: float = 0.003  # learning rate eta
+    lambdas: Tuple[float, ...] = (0.0, 5.0)  # penalty strengths run by `reproduce` and `compare`
+    seed: int = 0  # the one seed behind every random draw (data, initial w, batch order)
+    decay_bias: bool = False  # also penalize / decay the bias b (the source penalizes w only)
+    bias_exclusion: str = "two_trainers"  # Gluon: how b is kept out of wd ("two_trainers" or "wd_mult")
+    loss_reduction: str = "sum"  # "sum": loss summed over the batch, step(B); "mean": batch mean, step(1) (d2l 1.0)
+    hybridize: bool = False  # Gluon: hybridize() the network (same numbers, compiled graph)
+    dtype: str = "float32"  # "float32" (the book's) or "float64" (for exact comparisons)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lambdas", _as_lambdas(self.lambdas))
+        for name in ("n_train", "n_test", "num_inputs", "batch_size", "num_epochs"):
+            check_int(getattr(self, name), name, minimum=1)
+        check_int(self.seed, "seed", minimum=0, maximum=2**32 - 1)
+        for name in ("true_w", "true_b"):
+            check_float(getattr(self, name), name)
+        check_float(self.noise, "noise", minimum=0.0)
+        for name in ("init_scale", "lr"):
+            check_float(getattr(self, name), name, minimum=0.0, strict=True)
+        check_bool(self.decay_bias, "decay_bias")
+        check_bool(self.hybridize, "hybridize")
+        check_choice(self.bias_exclusion, "bias_exclusion", BIAS_EXCLUSIONS)
+        check_choice(self.loss_reduction, "loss_reduction", LOSS_REDUCTIONS)
+        check_choice(self.dtype, "dtype", DTYPES)
+        if self.batch_size > self.n_train:
+            raise ValueError(
+                f"batch_size={self.batch_size} is larger than n_train={self.n_train}; "
+                "allowed: 1 <= batch_size <= n_train"
+            )
+
+    @property
+    def steps(self) -> int:
+        """Number of SGD steps in one run: num_epochs * ceil(n_train / batch_size)."""
+        return self.num_epochs * math.ceil(self.n_train / self.batch_size)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some fields changed (validated like any new Config)."""
+        unknown = sorted(set(changes) - set(field_names()))
+        if unknown:
+            raise ValueError(
+                f"unknown Config field {unknown[0]!r}; allowed: {', '.join(field_names())}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The fields as plain JSON-ready values (lambdas as a list)."""
+        out = dataclasses.asdict(self)
+        out["lambdas"] = list(self.lambdas)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "Config":
+        """Inverse of `to_dict`; unknown keys are rejected with a clear message."""
+        if not isinstance(values, Mapping):
+            raise ValueError(f"config must be a mapping of field names to values, got {values!r}")
+        unknown = sorted(set(values) - set(field_names()))
+        if unknown:
+            raise ValueError(
+                f"unknown Config field {unknown[0]!r}; allowed: {', '.join(field_names())}"
+            )
+        return cls(**dict(values))
+
+
+def field_names() -> Tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(Config))
+
+
+# ---------------------------------------------------------------------------------------
+# Validation helpers, shared by every public function (messages name parameter, value
+# received, and what is allowed).
+
+
+def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
+    return value
+
+
+def check_float(
+    value: Any, name: str, minimum: float | None = None, strict: bool = False
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if minimum is not None:
+        if strict and value <= minimum:
+            raise ValueError(f"{name} must be > {minimum}, got {value!r}")
+        if not strict and value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return value
+
+
+def check_lambd(value: Any, name: str = "lambd") -> float:
+    """A penalty strength: a finite real number >= 0."""
+    return check_float(value, name, minimum=0.0)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_choice(value: Any, name: str, allowed: Tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _as_lambdas(value: Any) -> Tuple[float, ...]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"lambdas must be a sequence of numbers >= 0, got {value!r}")
+    lambdas = tuple(check_lambd(v, "lambdas") for v in value)
+    if not lambdas:
+        raise ValueError("lambdas must hold at least one value, got an empty sequence")
+    return lambdas
+
+
+# ---------------------------------------------------------------------------------------
+# Presets: the experiment's settings in each version of the book
+# (shared/reference/book-versions.md).
+
+PRESETS: Dict[str, Config] = {
+    # Our source text: gluonbook weight-decay.md, 2018-05-18..2018-07-24.
+    "gluonbook-2018": Config(),
+    # d2l-zh v1 notebook weight-decay.ipynb (2019-01-09).
+    "d2lzh-2019": Config(num_epochs=100, lambdas=(0.0, 3.0)),
+    # d2l-en v0.17.6, chapter_multilayer-perceptrons/weight-decay.md.
+    "d2l-en-0.17": Config(batch_size=5, num_epochs=100, lambdas=(0.0, 3.0), bias_exclusion="wd_mult"),
+    # d2l-en v1.0.3, chapter_linear-regression/weight-decay.md: batch-mean loss, step(1).
+    "d2l-1.0": Config(
+        batch_size=5,
+        num_epochs=10,
+        lr=0.01,
+        init_scale=0.01,
+        lambdas=(0.0, 3.0),
+        bias_exclusion="wd_mult",
+        loss_reduction="mean",
+    ),
+}
+DEFAULT_PRESET = "gluonbook-2018"
+
+
+def preset(name: str) -> Config:
+    """The Config of a named book version (see `PRESETS`)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; allowed: {', '.join(PRESETS)}")
+    return PRESETS[name]

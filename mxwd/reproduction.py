@@ -1,0 +1,120 @@
+"""The chapter's experiment, as `mxwd reproduce` runs it: every lambd on both paths.
+
+For one seed, `fit_and_plot(lambd)` and `fit_and_plot_gluon(lambd)` run for each lambd
+of the config. All runs of one seed start from the same initial w and see the same
+batch order, which is what makes the source's two printed w[:10] comparable: with a
+shared start, w(lambd)[:10] / w(0)[:10] is close to the decay factor
+(1 - lr * lambd) ** steps that weight decay alone applies over the run.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+from mxwd.concise import fit_and_plot_gluon
+from mxwd.config import Config
+from mxwd.results import FitResult
+from mxwd.scratch import fit_and_plot, resolve
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """w(lambd)[:10] / w(0)[:10] elementwise, beside (1 - lr * lambd) ** steps."""
+
+    lambd: float
+    ratios: Tuple[float, ...]
+    predicted: float
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.ratios)
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """All runs of one reproduction: results[path] lists one FitResult per lambd."""
+
+    config: Config
+    scratch: Tuple[FitResult, ...]
+    gluon: Tuple[FitResult, ...]
+
+    @property
+    def runs(self) -> Tuple[FitResult, ...]:
+        return self.scratch + self.gluon
+
+    def ratios(self, path: str = "scratch") -> List[Ratio]:
+        """For each lambd > 0, the ratio of its w[:10] to the lambd = 0 run's (if there is one)."""
+        results = {r.lambd: r for r in getattr(self, path)}
+        if 0.0 not in results:
+            return []
+        base = results[0.0].w_head
+        return [
+            Ratio(
+                lambd,
+                tuple(a / b if b != 0 else float("nan") for a, b in zip(r.w_head, base)),
+                (1 - self.config.lr * lambd) ** self.config.steps,
+            )
+            for lambd, r in results.items()
+            if lambd > 0
+        ]
+
+    def table(self) -> str:
+        """The summary `mxwd reproduce` prints, in the spirit of the source's output."""
+        c = self.config
+        lines = [
+            f"weight decay, seed {c.seed}: n_train={c.n_train} n_test={c.n_test} "
+            f"num_inputs={c.num_inputs} batch_size={c.batch_size} num_epochs={c.num_epochs} "
+            f"lr={c.lr:g} ({c.steps} steps), decay_bias={c.decay_bias}",
+            f"{'path':<8} {'lambd':>6} {'train loss':>11} {'test loss':>10} {'||w||':>9} {'b':>11}",
+        ]
+        for r in self.runs:
+            lines.append(
+                f"{r.path:<8} {r.lambd:>6g} {r.train_ls[-1]:>11.4g} {r.test_ls[-1]:>10.4g} "
+                f"{r.w_norm:>9.4g} {r.b:>11.6g}"
+            )
+        for r in self.runs:
+            lines.append(f"{r.path} lambd={r.lambd:g} w[:10]: " + " ".join(f"{v:.6g}" for v in r.w_head))
+        for ratio in self.ratios():
+            lines.append(
+                f"w(lambd={ratio.lambd:g})[:10] / w(0)[:10]: "
+                + " ".join(f"{v:.3f}" for v in ratio.ratios)
+                + f"\n  median {ratio.median:.4f}; (1 - lr*lambd)**steps = {ratio.predicted:.4f}"
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "runs": [r.to_dict() for r in self.runs],
+            "ratios": [
+                {"lambd": q.lambd, "ratios": list(q.ratios), "median": q.median, "predicted": q.predicted}
+                for q in self.ratios()
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, payload: Dict[str, Any], config: Config) -> "Reproduction":
+        runs = [FitResult.from_dict(r, config) for r in payload["runs"]]
+        return cls(
+            config,
+            tuple(r for r in runs if r.path == "scratch"),
+            tuple(r for r in runs if r.path == "gluon"),
+        )
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def reproduce(config: Optional[Config] = None, seed: Optional[int] = None, progress=None) -> Reproduction:
+    """Run every lambd of the config on the scratch path and the Gluon path, for one seed."""
+    config = resolve(config, seed)
+    scratch, gluon = [], []
+    for lambd in config.lambdas:
+        scratch.append(fit_and_plot(lambd, config))
+        if progress:
+            progress()
+    for lambd in config.lambdas:
+        gluon.append(fit_and_plot_gluon(lambd, config))
+        if progress:
+            progress()
+    return Reproduction(config, tuple(scratch), tuple(gluon))

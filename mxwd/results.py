@@ -1,0 +1,200 @@
+"""Results as data: what a run returns, and how it is written to and read from disk.
+
+Every result carries the Config it was made with (its `seed` included), so any saved
+number can be rerun. Files are written atomically: to a temporary file in the same
+folder, then renamed, so an interrupted run never leaves a half-written file.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Sequence, Tuple
+
+from mxwd.config import Config
+
+PATHS = ("scratch", "gluon")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """One trained model: per-epoch losses (without the penalty) and final parameters.
+
+    `path` is "scratch" (autograd loss + lambd * l2_penalty, manual `sgd`) or "gluon"
+    (`gluon.Trainer` with built-in `wd`); `lambd` is the penalty strength / wd.
+    """
+
+    path: str
+    lambd: float
+    config: Config
+    train_ls: Tuple[float, ...]  # mean squared loss (y_hat - y)^2 / 2 on the training set, after each epoch
+    test_ls: Tuple[float, ...]  # the same on the test set
+    w: Tuple[float, ...]  # final weights, all num_inputs of them
+    b: float  # final bias
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def w_head(self) -> Tuple[float, ...]:
+        """w[:10], as the source prints it."""
+        return self.w[:10]
+
+    @property
+    def w_norm(self) -> float:
+        """The Euclidean norm ||w|| (computed in float64)."""
+        return math.sqrt(math.fsum(v * v for v in self.w))
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "path": self.path,
+            "lambd": self.lambd,
+            "seed": self.seed,
+            "train_ls": list(self.train_ls),
+            "test_ls": list(self.test_ls),
+            "w": list(self.w),
+            "b": self.b,
+            "w_norm": self.w_norm,
+        }
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any], config: Config) -> "FitResult":
+        return cls(
+            path=values["path"],
+            lambd=float(values["lambd"]),
+            config=config.replace(seed=int(values["seed"])),
+            train_ls=tuple(values["train_ls"]),
+            test_ls=tuple(values["test_ls"]),
+            w=tuple(values["w"]),
+            b=float(values["b"]),
+        )
+
+    def __str__(self) -> str:
+        head = " ".join(f"{v:.8g}" for v in self.w_head)
+        return (
+            f"{self.path} lambd={self.lambd:g} seed={self.seed}: "
+            f"train loss {self.train_ls[-1]:.4g}, test loss {self.test_ls[-1]:.4g}, "
+            f"||w|| {self.w_norm:.6g}\n  w[:10]: [{head}]\n  b: {self.b:.8g}"
+        )
+
+
+def versions() -> Dict[str, str]:
+    """Versions of what produced a result: Python, mxnet, numpy, d2l (if installed), mxwd."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in ("mxnet", "numpy", "d2l", "mxwd"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Atomic writes.
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, payload: Dict[str, Any]) -> None:
+    text = json.dumps(payload, indent=1, allow_nan=False)
+    write_atomic(path, (text + "\n").encode())
+
+
+def write_csv(path: Path, rows: Sequence[Dict[str, Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buffer.getvalue().encode())
+
+
+def save_figure(fig: Any, stem: Path, formats: Iterable[str] = ("png", "svg")) -> List[Path]:
+    """Save a matplotlib Figure as stem.png and stem.svg, each atomically."""
+    paths = []
+    for fmt in formats:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, bbox_inches="tight", metadata=_figure_metadata(fmt))
+        path = Path(f"{stem}.{fmt}")
+        write_atomic(path, buffer.getvalue())
+        paths.append(path)
+    return paths
+
+
+def _figure_metadata(fmt: str) -> Dict[str, Any]:
+    # No creation dates: the same numbers give the same files.
+    if fmt == "svg":
+        return {"Date": None}
+    if fmt == "png":
+        return {"Software": None}
+    return {}
+
+
+def read_json(path: Path) -> Dict[str, Any]:
+    """Read a results file, with a clear error if it is missing or not mxwd's JSON."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"results file {str(path)!r} does not exist") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"results file {str(path)!r} is not readable JSON: {err}") from None
+    if not isinstance(payload, dict) or "config" not in payload:
+        raise ValueError(f"results file {str(path)!r} has no 'config': not written by mxwd")
+    return payload
+
+
+@contextlib.contextmanager
+def staged_dir(out: Path, force: bool = False) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside `out`; on success it becomes `out`.
+
+    Nothing is half-written: on any error or interrupt the temporary folder is removed
+    and an existing `out` is left as it was. An existing `out` is replaced only with
+    `force`. Raises ValueError (naming the folder) if `out` cannot be used.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} exists and is not a directory; choose another --out")
+    if out.exists() and not force:
+        raise ValueError(
+            f"--out {str(out)!r} already exists; pass --force to overwrite it or choose another --out"
+        )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as err:
+        raise ValueError(f"--out {str(out)!r} is not usable: {err.strerror or err}") from None
+    try:
+        yield tmp
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / out.name)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)

@@ -1,0 +1,126 @@
+"""Weight decay from scratch, as the chapter writes it.
+
+The model is linear regression, `linreg(X, w, b) = X w + b`, with the squared loss
+`squared_loss(y_hat, y) = (y_hat - y)^2 / 2`. Training minimizes, for each minibatch B,
+
+    l(w, b) = sum_{i in B} (x_i . w + b - y_i)^2 / 2  +  lambd * ||w||^2 / 2,
+
+recorded with `autograd` as the source does: the loss vector (shape (|B|, 1)) plus the
+scalar penalty, which `backward()` sums, so the penalty's gradient is |B| * lambd * w.
+The manual step `sgd(params, lr, batch_size)` divides the gradient by |B|, so
+
+    w <- w - (eta / |B|) * sum_{i in B} x_i (x_i . w + b - y_i) - eta * lambd * w
+       = (1 - eta * lambd) * w - (eta / |B|) * sum_{i in B} x_i (x_i . w + b - y_i),
+    b <- b - (eta / |B|) * sum_{i in B} (x_i . w + b - y_i).
+
+Correction of the source: its update formula ends in "- lambd * w", without the
+learning rate; the code (and this package) decays by eta * lambd per step.
+With `loss_reduction="mean"` (d2l 1.0) the objective is the batch mean plus the
+penalty and the step divides by 1: the same update, rounded differently.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+from mxwd._mx import autograd, nd
+from mxwd.config import Config, check_int, check_lambd
+from mxwd.data import make_data
+from mxwd.decay import l2_penalty, penalty
+from mxwd.results import FitResult
+from mxwd.training import train
+
+__all__ = ["init_params", "linreg", "squared_loss", "l2_penalty", "sgd", "fit_and_plot"]
+
+
+def init_params(config: Optional[Config] = None) -> List["nd.NDArray"]:
+    """[w, b] with w ~ N(0, init_scale^2) of shape (num_inputs, 1), b = 0, gradients attached.
+
+    Draws from MXNet's global generator: after `make_data`, as in the source.
+    """
+    config = config or Config()
+    w = nd.random.normal(scale=config.init_scale, shape=(config.num_inputs, 1))
+    b = nd.zeros(shape=(1,))
+    params = [w.astype(config.dtype), b.astype(config.dtype)]
+    for param in params:
+        param.attach_grad()
+    return params
+
+
+def linreg(X: "nd.NDArray", w: "nd.NDArray", b: "nd.NDArray") -> "nd.NDArray":
+    """The linear regression model X w + b."""
+    return nd.dot(X, w) + b
+
+
+def squared_loss(y_hat: "nd.NDArray", y: "nd.NDArray") -> "nd.NDArray":
+    """Squared loss (y_hat - y)^2 / 2, one value per example (same as d2l.squared_loss)."""
+    if y.shape != y_hat.shape:  # the reshape is an operator call: skip it when it changes nothing
+        y = y.reshape(y_hat.shape)
+    return (y_hat - y) ** 2 / 2
+
+
+def sgd(params: Sequence["nd.NDArray"], lr: float, batch_size: int) -> None:
+    """Minibatch SGD in place: param <- param - lr * param.grad / batch_size.
+
+    The same step as the source's `gb.sgd` and `d2l.sgd` (`param[:] = param - lr *
+    param.grad / batch_size`), done by MXNet's fused `sgd_update` operator with wd = 0:
+    one operator instead of four. For batch_size = 1 it is bitwise the same; otherwise
+    within one float rounding (tests/test_scratch.py).
+    """
+    for param in params:
+        nd.sgd_update(param, param.grad, lr=lr, rescale_grad=1.0 / batch_size, out=param)
+
+
+class ScratchModel:
+    """w, b as NDArrays; one step = autograd(loss + lambd * penalty), backward, sgd."""
+
+    def __init__(self, params: List["nd.NDArray"], lambd: float, config: Config):
+        self.params, self.lambd, self.config = params, lambd, config
+        # "sum": backward sums the loss vector, sgd divides by |B|; "mean": divide by 1.
+        self.divisor = config.batch_size if config.loss_reduction == "sum" else 1
+
+    def step(self, X: "nd.NDArray", y: "nd.NDArray") -> None:
+        w, b = self.params
+        with autograd.record():
+            l = squared_loss(linreg(X, w, b), y)
+            if self.config.loss_reduction == "mean":
+                l = l.mean()
+            l = l + self.lambd * penalty(self.params, self.config.decay_bias)
+        l.backward()
+        sgd(self.params, self.config.lr, self.divisor)
+
+    def loss(self, X: "nd.NDArray", y: "nd.NDArray") -> "nd.NDArray":
+        return squared_loss(linreg(X, *self.params), y).mean()
+
+    def get_params(self) -> Tuple["nd.NDArray", "nd.NDArray"]:
+        return self.params[0], self.params[1]
+
+    def set_params(self, w: "nd.NDArray", b: "nd.NDArray") -> None:
+        self.params[0][:] = w
+        self.params[1][:] = b
+
+
+def resolve(config: Optional[Config], seed: Optional[int]) -> Config:
+    """The run's Config: `config` (default: the source's) with `seed` if one is given."""
+    if config is None:
+        config = Config()
+    elif not isinstance(config, Config):
+        raise ValueError(f"config must be a mxwd.Config, got {type(config).__name__}")
+    if seed is not None:
+        config = config.replace(seed=check_int(seed, "seed", 0, 2**32 - 1))
+    return config
+
+
+def fit_and_plot(lambd: float, config: Optional[Config] = None, seed: Optional[int] = None) -> FitResult:
+    """Train the from-scratch model with penalty strength `lambd`, as the source's `fit_and_plot`.
+
+    Draws the data and the initial w from `seed` (default `config.seed`), so runs with
+    different lambd but the same seed start from the same w and see the same batches.
+    Returns the per-epoch train and test losses (without the penalty) and the final
+    w and b; unlike the source it does not draw: `mxwd.plot.semilogy(result)` does.
+    Raises ValueError for bad input and `DivergenceError` if the loss becomes non-finite.
+    """
+    config = resolve(config, seed)
+    lambd = check_lambd(lambd)
+    data = make_data(config)
+    model = ScratchModel(init_params(config), lambd, config)
+    return train(model, data, config, lambd, path="scratch")
