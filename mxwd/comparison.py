@@ -9,9 +9,21 @@ updates are the same map (see `mxwd.concise`),
     w <- (1 - lr * lambd) * w - (lr / |B|) * sum_{i in B} x_i (x_i . w + b - y_i),
 
 so the runs differ only by float rounding. The comparison reports that difference.
+
+What the package measured (tests/test_concise.py, `python benchmarks/bench_fit.py`):
+- float32, the source's settings: max |dw| <= 1e-6 for every lambd, batch size and
+  bias policy tried. Per-epoch losses agree to 1e-5 relative, except where the training
+  loss is tiny: with |B| = 1 and lambd in {0, 0.5} it falls to 3e-4..7e-4 and the
+  relative gap reaches 2e-5 (absolute 1.3e-8, float32 rounding of a small number).
+- float64: with |B| a power of two the runs agree to 1e-15. With |B| = 5 or 20 they
+  differ by about 1e-8 relative, and the cause is MXNet, not the math: its `sgd_update`
+  operator takes lr, wd and rescale_grad = 1/|B| as float32 parameters even for
+  float64 weights, and fl32(1/5) * 5 = 1 + 1.5e-8. The scratch path's penalty gradient
+  |B| * lambd * w is scaled by fl32(1/|B|); Gluon adds wd * w unscaled.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
@@ -20,9 +32,10 @@ from mxwd.config import Config, check_lambd
 from mxwd.results import FitResult
 from mxwd.scratch import fit_and_plot, resolve
 
-# What "agree" means: float32 runs of 200 steps differ by rounding only (about 1e-6);
-# float64 runs by about 1e-14.
-TOLERANCE = {"float32": 1e-5, "float64": 1e-10}
+# What "agree" means: weights within TOLERANCE, and each loss within TOLERANCE relative
+# or absolute (math.isclose with rel_tol = abs_tol), so that a loss of 1e-4 is not held to
+# a relative bar that float32 rounding alone exceeds.
+TOLERANCE = {"float32": 1e-5, "float64": 1e-7}
 
 
 def _rel(a: float, b: float) -> float:
@@ -72,10 +85,17 @@ class Comparison:
         return abs(self.scratch.b - self.gluon.b)
 
     @property
+    def max_loss_diff(self) -> float:
+        """Largest absolute difference between the two paths' per-epoch losses."""
+        return max(self.train_diff + self.test_diff)
+
+    @property
     def agree(self) -> bool:
-        """Weights within `tolerance` (absolute) and losses within `tolerance` (relative)."""
+        """Weights within `tolerance`; every loss within `tolerance`, relative or absolute."""
         tol = self.tolerance
-        return self.max_dw <= tol and self.db <= tol and self.max_rel_loss_diff <= tol
+        losses = zip(self.scratch.train_ls + self.scratch.test_ls, self.gluon.train_ls + self.gluon.test_ls)
+        close = all(math.isclose(a, b, rel_tol=tol, abs_tol=tol) for a, b in losses)
+        return self.max_dw <= tol and self.db <= tol and close
 
     def table(self) -> str:
         """Per-epoch differences, as `mxwd compare` prints them."""
@@ -90,8 +110,8 @@ class Comparison:
             lines.append(f"{epoch:>5} {tr:>16.6g} {dtr:>10.2g} {te:>15.6g} {dte:>10.2g}")
         verdict = "agree" if self.agree else "DIFFER"
         lines.append(
-            f"max |dw| = {self.max_dw:.3g}, |db| = {self.db:.3g}, max relative loss difference "
-            f"= {self.max_rel_loss_diff:.3g}: {verdict} within {self.tolerance:g}"
+            f"max |dw| = {self.max_dw:.3g}, |db| = {self.db:.3g}, max loss difference "
+            f"{self.max_loss_diff:.3g} (relative {self.max_rel_loss_diff:.3g}): {verdict} within {self.tolerance:g}"
         )
         return "\n".join(lines)
 
@@ -102,6 +122,7 @@ class Comparison:
             "test_diff": list(self.test_diff),
             "max_dw": self.max_dw,
             "db": self.db,
+            "max_loss_diff": self.max_loss_diff,
             "max_rel_loss_diff": self.max_rel_loss_diff,
             "tolerance": self.tolerance,
             "agree": self.agree,
