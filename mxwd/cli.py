@@ -128,13 +128,14 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from mxwd import plot
-    from mxwd.reproduction import reproduce
     from mxwd.results import read_json, save_figure, staged_dir, versions, write_json
 
     base = Config.from_dict(read_json(args.from_file)["config"]) if args.from_file else None
     config = config_from_args(args, base)
     with staged_dir(args.out, args.force) as tmp:
+        from mxwd import plot
+        from mxwd.reproduction import reproduce
+
         _say(args, f"mxwd reproduce: seed {config.seed}, lambdas {list(config.lambdas)}; writing {args.out}")
         result = reproduce(config)
         for run in result.runs:
@@ -147,12 +148,13 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from mxwd import plot
-    from mxwd.comparison import compare
     from mxwd.results import save_figure, staged_dir, versions, write_json
 
     config = config_from_args(args)
     with staged_dir(args.out, args.force) as tmp:
+        from mxwd import plot
+        from mxwd.comparison import compare
+
         _say(args, f"mxwd compare: seed {config.seed}, lambdas {list(config.lambdas)}; writing {args.out}")
         comparisons = [compare(lambd, config) for lambd in config.lambdas]
         for c in comparisons:

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 from mxwd.concise import fit_and_plot_gluon
-from mxwd.config import Config, check_lambd
+from mxwd.config import Config, check_lambd, resolve
 from mxwd.results import FitResult
-from mxwd.scratch import fit_and_plot, resolve
+from mxwd.scratch import fit_and_plot
 
 # What "agree" means: weights within TOLERANCE, and each loss within TOLERANCE relative
 # or absolute (math.isclose with rel_tol = abs_tol), so that a loss of 1e-4 is not held to

@@ -18,11 +18,10 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 from mxwd._mx import autograd, gluon, init, nd, nn
-from mxwd.config import Config, check_lambd
+from mxwd.config import Config, check_lambd, resolve
 from mxwd.data import make_data
 from mxwd.decay import gluon_trainers
 from mxwd.results import FitResult
-from mxwd.scratch import resolve
 from mxwd.training import train
 
 __all__ = ["fit_and_plot_gluon", "make_net"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 LOSS_REDUCTIONS = ("sum", "mean")
 BIAS_EXCLUSIONS = ("two_trainers", "wd_mult")
@@ -99,6 +99,17 @@ def field_names() -> Tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(Config))
 
 
+def resolve(config: Optional[Config], seed: Optional[int]) -> Config:
+    """The run's Config: `config` (default: the source's) with `seed` if one is given."""
+    if config is None:
+        config = Config()
+    elif not isinstance(config, Config):
+        raise ValueError(f"config must be a mxwd.Config, got {type(config).__name__}")
+    if seed is not None:
+        config = config.replace(seed=check_int(seed, "seed", 0, 2**32 - 1))
+    return config
+
+
 # ---------------------------------------------------------------------------------------
 # Validation helpers, shared by every public function (messages name parameter, value
 # received, and what is allowed).
@@ -114,14 +125,21 @@ def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | 
     return value
 
 
+# MXNet passes lr, wd and other operator parameters as float32.
+FLOAT32_MAX = 3.4e38
+
+
 def check_float(
     value: Any, name: str, minimum: float | None = None, strict: bool = False
 ) -> float:
+    """A finite real number (an int is accepted), within float32's range, >= / > minimum."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
+    if abs(value) > FLOAT32_MAX:
+        raise ValueError(f"{name} must lie within +-{FLOAT32_MAX:g} (MXNet's float32), got {value!r}")
     if minimum is not None:
         if strict and value <= minimum:
             raise ValueError(f"{name} must be > {minimum}, got {value!r}")

@@ -19,7 +19,7 @@ from typing import Iterator, Tuple
 import numpy as np
 
 from mxwd._mx import mx, nd
-from mxwd.config import Config, check_int
+from mxwd.config import Config, check_int, resolve
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ def make_data(config: Config, seed: int | None = None) -> Dataset:
     Leaves the generator right after the noise, where the source draws the initial w.
     The draws are made in float32 (the book's numbers) and cast to `config.dtype`.
     """
-    seed = config.seed if seed is None else check_int(seed, "seed", 0, 2**32 - 1)
-    mx.random.seed(seed)
+    config = resolve(config, seed)
+    mx.random.seed(config.seed)
     n = config.n_train + config.n_test
     features = nd.random.normal(shape=(n, config.num_inputs))
     true_w = nd.ones((config.num_inputs, 1)) * config.true_w
@@ -79,9 +79,12 @@ def data_iter(
     gathered once per epoch with one `take`, then sliced: a `take` with a fresh index
     NDArray per batch costs about 40x more than a slice.
     """
-    n = len(order)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)  # checked now, not at first next()
     index = nd.array(order, dtype="int64")
-    features, labels = features.take(index), labels.take(index)
+    return _batches(batch_size, features.take(index), labels.take(index), len(order))
+
+
+def _batches(batch_size: int, features, labels, n: int):
     for i in range(0, n, batch_size):
         j = min(i + batch_size, n)
         yield features[i:j], labels[i:j]

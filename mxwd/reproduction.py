@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from mxwd.concise import fit_and_plot_gluon
-from mxwd.config import Config
+from mxwd.config import Config, resolve
 from mxwd.results import FitResult
-from mxwd.scratch import fit_and_plot, resolve
+from mxwd.scratch import fit_and_plot
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import List, Optional, Sequence, Tuple
 
 from mxwd._mx import autograd, nd
-from mxwd.config import Config, check_int, check_lambd
+from mxwd.config import Config, check_lambd, resolve
 from mxwd.data import make_data
 from mxwd.decay import l2_penalty, penalty
 from mxwd.results import FitResult
@@ -37,7 +37,7 @@ def init_params(config: Optional[Config] = None) -> List["nd.NDArray"]:
 
     Draws from MXNet's global generator: after `make_data`, as in the source.
     """
-    config = config or Config()
+    config = resolve(config, None)
     w = nd.random.normal(scale=config.init_scale, shape=(config.num_inputs, 1))
     b = nd.zeros(shape=(1,))
     params = [w.astype(config.dtype), b.astype(config.dtype)]
@@ -97,17 +97,6 @@ class ScratchModel:
     def set_params(self, w: "nd.NDArray", b: "nd.NDArray") -> None:
         self.params[0][:] = w
         self.params[1][:] = b
-
-
-def resolve(config: Optional[Config], seed: Optional[int]) -> Config:
-    """The run's Config: `config` (default: the source's) with `seed` if one is given."""
-    if config is None:
-        config = Config()
-    elif not isinstance(config, Config):
-        raise ValueError(f"config must be a mxwd.Config, got {type(config).__name__}")
-    if seed is not None:
-        config = config.replace(seed=check_int(seed, "seed", 0, 2**32 - 1))
-    return config
 
 
 def fit_and_plot(lambd: float, config: Optional[Config] = None, seed: Optional[int] = None) -> FitResult:

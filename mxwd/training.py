@@ -73,10 +73,9 @@ def _divergence(
 
 def divergence_hint(lr: float, lambd: float) -> str:
     """Why plain SGD with weight decay may diverge, for these lr and lambd."""
-    factor = 1 - lr * lambd
-    if abs(factor) >= 1:
+    if lr * lambd >= 2:
         return (
             f"lr * lambd = {lr * lambd:g} >= 2, so the decay factor |1 - lr * lambd| = "
-            f"{abs(factor):g} >= 1 amplifies w; use lr * lambd < 2"
+            f"{abs(1 - lr * lambd):g} >= 1 amplifies w; use lr * lambd < 2"
         )
     return "the learning rate is too large for the data; try a smaller lr"
