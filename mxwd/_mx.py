@@ -18,14 +18,18 @@ if not os.environ.get("MXNET_ENGINE_TYPE"):
 
 @contextlib.contextmanager
 def _quiet_stderr():
-    """Silence file descriptor 2 (C++ logging) for the duration; Python errors still show."""
+    """Silence file descriptor 2 (C++ logging) for the duration; Python errors still show.
+
+    Works on the descriptor, not on sys.stderr: in a Jupyter kernel sys.stderr is a
+    Python object while MXNet's C++ log still goes to descriptor 2.
+    """
+    fd = 2
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stderr (some notebook kernels)
+        sys.stderr.flush()
+        saved = os.dup(fd)
+    except OSError:  # no descriptor 2 at all
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(fd)
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), fd)
