@@ -92,7 +92,12 @@ def build_parser() -> Parser:
     rep.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
                      help="rerun the settings of a results.json written earlier")
     cmp_ = sub.add_parser("compare", help="scratch L2 penalty vs Gluon's built-in wd, paired")
-    for p, name in ((rep, "reproduce"), (cmp_, "compare")):
+    swp = sub.add_parser("sweep", help="train many (lambd, seed) models at once: regularization path, validation")
+    swp.add_argument("--seeds", type=int, default=20, metavar="N",
+                     help="number of seeds, from --seed on (default 20)")
+    swp.add_argument("--n-valid", type=int, default=5, metavar="N",
+                     help="training examples held out to choose lambd by validation; 0 for none (default 5)")
+    for p, name in ((rep, "reproduce"), (cmp_, "compare"), (swp, "sweep")):
         _add_config_options(p)
         _add_output_options(p, name)
     return parser
@@ -170,7 +175,35 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from mxwd.results import save_figure, staged_dir, versions, write_csv, write_json
+    from mxwd.config import check_int
+
+    config = config_from_args(args)
+    if args.lambdas is None:  # the sweep's default grid, not reproduce's (0, 5)
+        from mxwd.sweeps import DEFAULT_GRID
+
+        config = config.replace(lambdas=DEFAULT_GRID)
+    n_seeds = check_int(args.seeds, "seeds", minimum=1)
+    seeds = list(range(config.seed, config.seed + n_seeds))
+    with staged_dir(args.out, args.force) as tmp:
+        from mxwd import plot
+        from mxwd.sweeps import sweep
+
+        _say(args, f"mxwd sweep: {len(config.lambdas)} lambdas x {n_seeds} seeds; writing {args.out}")
+        result = sweep(config.lambdas, seeds, config, n_valid=args.n_valid, progress=not args.quiet)
+        save_figure(plot.regularization_path(result), tmp / "regularization_path")
+        save_figure(plot.weight_norm_path(result), tmp / "weight_norm")
+        write_csv(tmp / "sweep.csv", result.rows())
+        write_json(tmp / "sweep.json", {
+            "command": "sweep", "config": config.to_dict(), "versions": versions(), **result.to_dict()})
+    print(result.table())
+    print(f"wrote {args.out}/sweep.json, sweep.csv and 4 figures")
+    return 0
+
+
 COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "reproduce": _reproduce,
     "compare": _compare,
+    "sweep": _sweep,
 }

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional, Sequence
 
+import numpy as np
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from mxwd.comparison import Comparison
     from mxwd.results import FitResult
+    from mxwd.sweeps import SweepResult
 
 FIGSIZE = (3.5, 2.5)  # d2l's default figure size
 
@@ -61,3 +63,48 @@ def _figure(ax, size: Optional[Sequence[float]] = None):
         return ax.figure, ax
     fig = Figure(figsize=size or FIGSIZE, layout="constrained")
     return fig, fig.add_subplot()
+
+
+def regularization_path(result: "SweepResult", ax=None) -> Figure:
+    """Final train and test loss against lambd (log-log): median and 10-90% band across seeds."""
+    fig, ax = _figure(ax, size=(4.5, 3.2))
+    lambdas = np.asarray(result.lambdas)
+    for what, color in (("train", "C0"), ("test", "C1")):
+        median, low, high = result.band(what)
+        ax.plot(lambdas, median, color=color, label=f"{what} (median)")
+        ax.fill_between(lambdas, low, high, color=color, alpha=0.25, label=f"{what} (10-90%)")
+    _log_lambd_axis(ax, lambdas)
+    ax.set_yscale("log")
+    ax.set_ylabel("final loss")
+    sel = result.selection()
+    if sel:
+        ax.axvline(sel["validated_lambd"], color="C2", linestyle="--", label="validated lambd")
+        ax.axvline(sel["test_optimal_lambd"], color="C3", linestyle=":", label="test-optimal lambd")
+    ax.set_title(f"regularization path, {len(result.seeds)} seeds", fontsize=8)
+    ax.legend(fontsize=6)
+    return fig
+
+
+def weight_norm_path(result: "SweepResult", ax=None) -> Figure:
+    """||w|| against lambd: median and 10-90% band across seeds."""
+    fig, ax = _figure(ax, size=(4.5, 3.2))
+    lambdas = np.asarray(result.lambdas)
+    median, low, high = result.band("w_norm")
+    ax.plot(lambdas, median, color="C0", label="||w|| (median)")
+    ax.fill_between(lambdas, low, high, color="C0", alpha=0.25, label="10-90%")
+    true_norm = abs(result.config.true_w) * result.config.num_inputs ** 0.5
+    ax.axhline(true_norm, color="k", linestyle=":", label=f"true ||w|| = {true_norm:.3g}")
+    _log_lambd_axis(ax, lambdas)
+    ax.set_yscale("log")
+    ax.set_ylabel("||w||")
+    ax.legend(fontsize=6)
+    return fig
+
+
+def _log_lambd_axis(ax, lambdas) -> None:
+    positive = lambdas[lambdas > 0]
+    if len(positive) < len(lambdas) and len(positive):  # lambd = 0 on a log axis: symlog
+        ax.set_xscale("symlog", linthresh=float(positive.min()))
+    elif len(positive):
+        ax.set_xscale("log")
+    ax.set_xlabel("lambd")
