@@ -91,6 +91,9 @@ def build_parser() -> Parser:
     rep = sub.add_parser("reproduce", help="run the chapter: every lambd, from scratch and with Gluon")
     rep.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
                      help="rerun the settings of a results.json written earlier")
+    rep.add_argument("--seeds", type=int, default=None, metavar="N",
+                     help="also run N seeded reproductions (from --seed on) and place the book's "
+                          "published numbers among them (presets gluonbook-2018, d2lzh-2019)")
     cmp_ = sub.add_parser("compare", help="scratch L2 penalty vs Gluon's built-in wd, paired")
     swp = sub.add_parser("sweep", help="train many (lambd, seed) models at once: regularization path, validation")
     swp.add_argument("--seeds", type=int, default=20, metavar="N",
@@ -135,20 +138,44 @@ def _say(args: argparse.Namespace, text: str) -> None:
 def _reproduce(args: argparse.Namespace) -> int:
     from mxwd.results import read_json, save_figure, staged_dir, versions, write_json
 
+    from mxwd.config import check_int
+    from mxwd.published import PRESETS_WITH_NUMBERS
+
     base = Config.from_dict(read_json(args.from_file)["config"]) if args.from_file else None
     config = config_from_args(args, base)
+    preset_name = args.preset or DEFAULT_PRESET
+    if args.seeds is not None:
+        check_int(args.seeds, "seeds", minimum=1)
+        if args.from_file:
+            raise ValueError("--seeds and --from cannot be combined: --seeds checks a preset's published numbers")
+        if preset_name not in PRESETS_WITH_NUMBERS:
+            raise ValueError(f"--seeds: preset {preset_name!r} has no published numbers; "
+                             f"allowed: {', '.join(PRESETS_WITH_NUMBERS)}")
     with staged_dir(args.out, args.force) as tmp:
         from mxwd import plot
+        from mxwd.published import check_published
         from mxwd.reproduction import reproduce
 
         _say(args, f"mxwd reproduce: seed {config.seed}, lambdas {list(config.lambdas)}; writing {args.out}")
         result = reproduce(config)
         for run in result.runs:
             save_figure(plot.semilogy(run), tmp / f"{run.path}_lambd{run.lambd:g}")
-        payload = {"command": "reproduce", "config": config.to_dict(), "versions": versions()}
+        payload = {"command": "reproduce", "preset": None if base else preset_name,
+                   "config": config.to_dict(), "versions": versions()}
         write_json(tmp / "results.json", {**payload, **result.to_dict()})
+        check = None
+        if args.seeds is not None:
+            _say(args, f"placing {preset_name}'s published numbers among {args.seeds} seeded runs")
+            seeds = range(config.seed, config.seed + args.seeds)
+            check = check_published(preset_name, seeds, config)
+            save_figure(plot.published_distributions(check), tmp / "published")
+            write_json(tmp / "published.json", {**payload, **check.to_dict()})
     print(result.table())
-    print(f"wrote {args.out}/results.json and {2 * len(result.runs)} figures")
+    if check is not None:
+        print()
+        print(check.table())
+    extra = " and published.json" if check is not None else ""
+    print(f"wrote {args.out}/results.json{extra} and {2 * len(result.runs) + (2 if check else 0)} figures")
     return 0
 
 

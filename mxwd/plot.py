@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 if TYPE_CHECKING:  # pragma: no cover
     from mxwd.comparison import Comparison
     from mxwd.results import FitResult
+    from mxwd.published import PublishedCheck
     from mxwd.sweeps import SweepResult
 
 FIGSIZE = (3.5, 2.5)  # d2l's default figure size
@@ -108,3 +109,21 @@ def _log_lambd_axis(ax, lambdas) -> None:
     elif len(positive):
         ax.set_xscale("log")
     ax.set_xlabel("lambd")
+
+
+def published_distributions(check: "PublishedCheck") -> Figure:
+    """One histogram per published number: its distribution over seeds, the published value marked."""
+    n = len(check.checks)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(3.3 * cols, 2.5 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, c in zip(axes, check.checks):
+        ax.hist(c.runs, bins=20, color="C0", alpha=0.7, label=f"{len(c.runs)} seeds")
+        ax.axvline(c.published, color="C3", linewidth=2, label=f"published ({c.percentile:.0f}th pct)")
+        ax.set_title(c.quantity, fontsize=8)
+        ax.legend(fontsize=6)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.suptitle(f"{check.preset}: published numbers among seeded runs", fontsize=9)
+    return fig

@@ -1,7 +1,10 @@
 """The numbers the book printed (shared/reference/book-versions.md), for checking a reproduction."""
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 # gluonbook-2018 (our source), printed by fit_and_plot: w[:10] and b for lambd = 0 and 5.
 GLUONBOOK_2018: Dict[float, Dict[str, object]] = {
@@ -24,3 +27,156 @@ D2LZH_2019: Dict[Tuple[str, float], float] = {
     ("gluon", 0.0): 13.311797,
     ("gluon", 3.0): 0.032601923,
 }
+
+
+# ---------------------------------------------------------------------------------------
+# Where each published number falls among many seeded runs of the same setting.
+
+PRESETS_WITH_NUMBERS = ("gluonbook-2018", "d2lzh-2019")
+GLUON_CHECK_SEEDS = 3  # seeds on which the real Gluon path is run to confirm it equals the sweep
+
+
+def percentile_of(values: Sequence[float], published: float) -> float:
+    """Percent of runs below the published value, ties counting half (scipy's kind='mean')."""
+    values = np.asarray(values, dtype=np.float64)
+    below = np.sum(values < published)
+    ties = np.sum(values == published)
+    return float(100.0 * (below + 0.5 * ties) / len(values))
+
+
+@dataclass(frozen=True)
+class Check:
+    """One published number beside the distribution of the same quantity over seeds."""
+
+    quantity: str
+    published: float
+    runs: np.ndarray  # the quantity in each seeded run
+
+    @property
+    def percentile(self) -> float:
+        return percentile_of(self.runs, self.published)
+
+    @property
+    def inside(self) -> bool:
+        """Inside the central 95% of the runs."""
+        return 2.5 <= self.percentile <= 97.5
+
+    def to_dict(self) -> Dict[str, Any]:
+        low, median, high = np.percentile(self.runs, [2.5, 50, 97.5])
+        return {
+            "quantity": self.quantity,
+            "published": self.published,
+            "percentile": self.percentile,
+            "inside_central_95": self.inside,
+            "runs_median": float(median),
+            "runs_2.5%": float(low),
+            "runs_97.5%": float(high),
+        }
+
+
+@dataclass(frozen=True)
+class PublishedCheck:
+    preset: str
+    seeds: Tuple[int, ...]
+    checks: Tuple[Check, ...]
+    note: str
+
+    def table(self) -> str:
+        lines = [
+            f"{self.preset}: published numbers among {len(self.seeds)} seeded runs "
+            f"(seeds {self.seeds[0]}..{self.seeds[-1]})",
+            f"{'quantity':<34} {'published':>10} {'runs median':>12} {'central 95% of runs':>23} "
+            f"{'percentile':>10}  verdict",
+        ]
+        for c in self.checks:
+            d = c.to_dict()
+            span = f"[{d['runs_2.5%']:.4g}, {d['runs_97.5%']:.4g}]"
+            verdict = "inside the central 95%" if c.inside else "OUTSIDE the central 95%"
+            lines.append(
+                f"{c.quantity:<34} {c.published:>10.4g} {d['runs_median']:>12.4g} {span:>23} "
+                f"{c.percentile:>9.1f}%  {verdict}"
+            )
+        lines.append(self.note)
+        return "\n".join(lines)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"preset": self.preset, "seeds": list(self.seeds), "note": self.note,
+                "checks": [c.to_dict() for c in self.checks]}
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def check_published(preset_name: str, seeds: Any, config: Optional[Any] = None) -> PublishedCheck:
+    """Run `seeds` seeded reproductions of a book version and place its published numbers.
+
+    Uses the batched sweep (the same models as fit_and_plot, seed by seed). For the Gluon
+    numbers, the real Gluon path is run on the first GLUON_CHECK_SEEDS seeds and must equal
+    the sweep's models to 1e-5 (it is the same update: see mxwd.comparison); the sweep's
+    distribution then serves both paths.
+    """
+    from mxwd.config import preset
+    from mxwd.sweeps import _as_seeds, sweep
+
+    if preset_name not in PRESETS_WITH_NUMBERS:
+        raise ValueError(
+            f"preset {preset_name!r} has no published numbers to check; "
+            f"allowed: {', '.join(PRESETS_WITH_NUMBERS)}"
+        )
+    config = config or preset(preset_name)
+    seeds = _as_seeds(seeds)
+    lambdas = tuple(sorted({0.0, *config.lambdas}))
+    result = sweep(lambdas, seeds, config)
+    at = {lambd: j for j, lambd in enumerate(lambdas)}
+    if preset_name == "gluonbook-2018":
+        return PublishedCheck(preset_name, seeds, _gluonbook_checks(config, result, at),
+                              note=_ratio_note(config, result, at))
+    verified = _verify_gluon(config, result, at, seeds[:GLUON_CHECK_SEEDS])
+    checks = tuple(
+        Check(f"||w||, {path}, lambd={lambd:g}", value, result.grid.w_norm[:, at[lambd]])
+        for (path, lambd), value in D2LZH_2019.items()
+    )
+    return PublishedCheck(preset_name, seeds, checks, note=(
+        f"Both paths share one distribution: the real Gluon path, run on seeds "
+        f"{list(seeds[:GLUON_CHECK_SEEDS])}, equals the sweep's models (max |dw| {verified:.2g})."))
+
+
+def _gluonbook_checks(config, result, at) -> Tuple[Check, ...]:
+    checks: List[Check] = []
+    for lambd in (0.0, 5.0):
+        book = GLUONBOOK_2018[lambd]
+        j = at[lambd]
+        checks.append(Check(f"b, lambd={lambd:g}", float(book["b"]), result.grid.b[:, j]))
+        checks.append(Check(
+            f"mean |w[:10]|, lambd={lambd:g}",
+            float(np.mean(np.abs(book["w[:10]"]))),
+            np.abs(result.grid.w[:, j, :10]).mean(axis=1),
+        ))
+    published_ratio = np.asarray(GLUONBOOK_2018[5.0]["w[:10]"]) / np.asarray(GLUONBOOK_2018[0.0]["w[:10]"])
+    ratios = result.grid.w[:, at[5.0], :10] / result.grid.w[:, at[0.0], :10]
+    checks.append(Check("median of w(5)[:10] / w(0)[:10]", float(np.median(published_ratio)),
+                        np.median(ratios, axis=1)))
+    return tuple(checks)
+
+
+def _ratio_note(config, result, at) -> str:
+    predicted = (1 - config.lr * 5.0) ** config.steps
+    ratios = np.median(result.grid.w[:, at[5.0], :10] / result.grid.w[:, at[0.0], :10], axis=1)
+    published = np.median(np.asarray(GLUONBOOK_2018[5.0]["w[:10]"]) / np.asarray(GLUONBOOK_2018[0.0]["w[:10]"]))
+    return (
+        f"(1 - lr*lambd)**steps = {predicted:.4f}; median over seeds of the shared-init ratio = "
+        f"{np.median(ratios):.4f}; published: {published:.4f}"
+    )
+
+
+def _verify_gluon(config, result, at, seeds) -> float:
+    from mxwd.concise import fit_and_plot_gluon
+
+    worst = 0.0
+    for s, seed in enumerate(seeds):
+        for lambd, j in at.items():
+            run = fit_and_plot_gluon(lambd, config, seed=seed)
+            worst = max(worst, float(np.max(np.abs(np.asarray(run.w) - result.grid.w[s, j]))))
+    if not worst <= 1e-5:
+        raise RuntimeError(f"the Gluon path differs from the sweep by {worst:g}: please report this")
+    return worst

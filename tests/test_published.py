@@ -1,0 +1,78 @@
+"""Presets against the book's published numbers: percentiles, the shared-init ratio, the CLI."""
+import json
+
+import numpy as np
+import pytest
+
+from mxwd.comparison import compare
+from mxwd.config import preset
+from mxwd.published import Check, check_published, percentile_of
+from mxwd.sweeps import sweep
+
+
+def test_percentile_on_a_constructed_example():
+    runs = np.arange(1, 101, dtype=float)  # 1..100
+    assert percentile_of(runs, 0.5) == 0.0
+    assert percentile_of(runs, 100.5) == 100.0
+    assert percentile_of(runs, 50.5) == 50.0
+    assert percentile_of(runs, 50.0) == 49.5  # 49 below, one tie counted half
+    assert percentile_of([1.0, 1.0, 1.0, 1.0], 1.0) == 50.0
+    assert Check("x", 2.0, runs).inside is False  # 1.5th percentile
+    assert Check("x", 3.0, runs).inside is True  # 2.5th percentile: the edge is inside
+    assert Check("x", 98.0, runs).inside is True and Check("x", 99.0, runs).inside is False
+
+
+def test_gluonbook_median_shared_init_ratio_is_the_decay_factor():
+    config = preset("gluonbook-2018")
+    result = sweep((0.0, 5.0), 20, config)
+    ratios = result.grid.w[:, 1, :10] / result.grid.w[:, 0, :10]
+    predicted = (1 - config.lr * 5.0) ** config.steps
+    assert np.median(ratios) == pytest.approx(predicted, rel=0.2)
+
+
+def test_gluonbook_check_reports_every_published_number():
+    check = check_published("gluonbook-2018", 10)
+    assert [c.quantity for c in check.checks] == [
+        "b, lambd=0", "mean |w[:10]|, lambd=0", "b, lambd=5", "mean |w[:10]|, lambd=5",
+        "median of w(5)[:10] / w(0)[:10]"]
+    assert all(len(c.runs) == 10 and 0 <= c.percentile <= 100 for c in check.checks)
+    assert check.checks[0].published == 0.12521751
+
+
+def test_d2l_1_0_semantics_are_reproduced_on_both_paths():
+    # batch-mean loss, step(1), w ~ N(0, 0.01^2), wd_mult = 0 on the bias
+    c = compare(3.0, preset("d2l-1.0"), seed=0)
+    assert c.agree and c.max_dw <= 1e-6
+    assert c.scratch.w_norm < 1.0  # the small initialization, not N(0, 1)
+
+
+def test_mean_and_sum_reductions_are_the_same_update():
+    # d2l 1.0's mean loss with step(1) equals the 2018 summed loss with step(|B|)
+    mean = compare(3.0, preset("d2l-1.0").replace(loss_reduction="mean"), seed=1).scratch
+    summed = compare(3.0, preset("d2l-1.0").replace(loss_reduction="sum"), seed=1).scratch
+    np.testing.assert_allclose(mean.w, summed.w, rtol=1e-5, atol=1e-7)
+
+
+def test_presets_without_published_numbers_are_refused():
+    with pytest.raises(ValueError, match="has no published numbers"):
+        check_published("d2l-1.0", 3)
+
+
+def test_cli_seeds_needs_a_preset_with_numbers(capsys, tmp_path):
+    from mxwd.cli import main
+
+    assert main(["reproduce", "--preset", "d2l-en-0.17", "--seeds", "5", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "d2l-en-0.17" in err and "gluonbook-2018, d2lzh-2019" in err
+
+
+@pytest.mark.slow
+def test_cli_places_the_published_numbers(cli, tmp_path):
+    out = tmp_path / "p"
+    proc = cli("reproduce", "--preset", "gluonbook-2018", "--seeds", 20, "--out", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads((out / "published.json").read_text())
+    assert payload["preset"] == "gluonbook-2018" and payload["seeds"] == list(range(20))
+    assert len(payload["checks"]) == 5
+    assert (out / "published.png").exists() and (out / "published.svg").exists()
+    assert "percentile" in proc.stdout and "central 95%" in proc.stdout
