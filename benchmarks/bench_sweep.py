@@ -25,7 +25,7 @@ import numpy as np
 import mxwd
 from mxwd.config import Config
 from mxwd.data import batch_orders
-from mxwd.sweeps import _seed_arrays, train_grid
+from mxwd.sweeps import _seed_arrays
 
 CONFIG = Config()
 

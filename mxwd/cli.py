@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from mxwd.config import (
     BIAS_EXCLUSIONS,
@@ -125,6 +124,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (UsageError, ValueError) as err:
         print(f"mxwd: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. the disk filled up while writing: nothing half-written stays
+        print(f"mxwd: error: cannot write results: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("mxwd: interrupted; no partial results were written", file=sys.stderr)
         return 130
@@ -136,10 +138,9 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from mxwd.results import read_json, save_figure, staged_dir, versions, write_json
-
     from mxwd.config import check_int
     from mxwd.published import PRESETS_WITH_NUMBERS
+    from mxwd.results import read_json, save_figure, staged_dir, versions, write_json
 
     base = Config.from_dict(read_json(args.from_file)["config"]) if args.from_file else None
     config = config_from_args(args, base)
@@ -203,8 +204,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from mxwd.results import save_figure, staged_dir, versions, write_csv, write_json
     from mxwd.config import check_int
+    from mxwd.results import save_figure, staged_dir, versions, write_csv, write_json
 
     config = config_from_args(args)
     if args.lambdas is None:  # the sweep's default grid, not reproduce's (0, 5)

@@ -105,16 +105,9 @@ class Reproduction:
         return self.table()
 
 
-def reproduce(config: Optional[Config] = None, seed: Optional[int] = None, progress=None) -> Reproduction:
+def reproduce(config: Optional[Config] = None, seed: Optional[int] = None) -> Reproduction:
     """Run every lambd of the config on the scratch path and the Gluon path, for one seed."""
     config = resolve(config, seed)
-    scratch, gluon = [], []
-    for lambd in config.lambdas:
-        scratch.append(fit_and_plot(lambd, config))
-        if progress:
-            progress()
-    for lambd in config.lambdas:
-        gluon.append(fit_and_plot_gluon(lambd, config))
-        if progress:
-            progress()
-    return Reproduction(config, tuple(scratch), tuple(gluon))
+    scratch = tuple(fit_and_plot(lambd, config) for lambd in config.lambdas)
+    gluon = tuple(fit_and_plot_gluon(lambd, config) for lambd in config.lambdas)
+    return Reproduction(config, scratch, gluon)

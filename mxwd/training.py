@@ -8,7 +8,7 @@ after each, and turns the final parameters into a `FitResult`.
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Protocol, Tuple
+from typing import List, Protocol, Tuple
 
 import numpy as np
 

@@ -1,7 +1,6 @@
 """Bad input, divergence and results on disk: clear errors, nothing lost."""
 import json
 import math
-import os
 import signal
 import subprocess
 import sys

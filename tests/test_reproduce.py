@@ -35,12 +35,15 @@ SCRIPT = "import json, mxwd; print(json.dumps(mxwd.reproduce(seed=5).to_dict()))
 
 
 @pytest.mark.slow
-def test_same_seed_gives_bitwise_identical_numbers_in_new_processes():
-    outputs = [
-        subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True).stdout
-        for _ in range(2)
-    ]
-    assert outputs[0] == outputs[1]
+def test_same_seed_gives_bitwise_identical_numbers_in_new_processes_under_either_engine():
+    import os
+
+    outputs = []
+    for engine in ("NaiveEngine", "NaiveEngine", "ThreadedEnginePerDevice"):
+        env = dict(os.environ, MXNET_ENGINE_TYPE=engine)
+        outputs.append(subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                                      check=True, env=env).stdout)
+    assert outputs[0] == outputs[1] == outputs[2]
     runs = json.loads(outputs[0])["runs"]
     assert len(runs) == 4 and all(np.isfinite(r["w"]).all() for r in runs)
 

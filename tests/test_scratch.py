@@ -5,7 +5,7 @@ import pytest
 from mxwd._mx import autograd, nd
 from mxwd.config import Config
 from mxwd.data import batch_orders, data_iter, make_data
-from mxwd.scratch import ScratchModel, fit_and_plot, init_params, l2_penalty, linreg, sgd, squared_loss
+from mxwd.scratch import ScratchModel, fit_and_plot, init_params, l2_penalty, sgd, squared_loss
 
 
 def test_gradient_of_l2_penalty_is_w():
