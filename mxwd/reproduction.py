@@ -92,15 +92,6 @@ class Reproduction:
             ],
         }
 
-    @classmethod
-    def from_dict(cls, payload: Dict[str, Any], config: Config) -> "Reproduction":
-        runs = [FitResult.from_dict(r, config) for r in payload["runs"]]
-        return cls(
-            config,
-            tuple(r for r in runs if r.path == "scratch"),
-            tuple(r for r in runs if r.path == "gluon"),
-        )
-
     def __str__(self) -> str:
         return self.table()
 

@@ -66,18 +66,6 @@ class FitResult:
             "w_norm": self.w_norm,
         }
 
-    @classmethod
-    def from_dict(cls, values: Dict[str, Any], config: Config) -> "FitResult":
-        return cls(
-            path=values["path"],
-            lambd=float(values["lambd"]),
-            config=config.replace(seed=int(values["seed"])),
-            train_ls=tuple(values["train_ls"]),
-            test_ls=tuple(values["test_ls"]),
-            w=tuple(values["w"]),
-            b=float(values["b"]),
-        )
-
     def __str__(self) -> str:
         head = " ".join(f"{v:.8g}" for v in self.w_head)
         return (
