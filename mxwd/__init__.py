@@ -40,7 +40,7 @@ _EXPORTS = {
     "sweep": "mxwd.sweeps",
     "SweepResult": "mxwd.sweeps",
 }
-_MODULES = ("plot", "config", "data", "scratch", "concise", "decay", "comparison", "reproduction", "sweeps", "results")
+_MODULES = ("plot", "config", "data", "scratch", "concise", "decay", "comparison", "reproduction", "sweeps", "published", "results")
 
 __all__ = sorted(_EXPORTS) + list(_MODULES)
 
