@@ -227,6 +227,7 @@ class SweepResult:
     def rows(self) -> List[Dict[str, Any]]:
         """One row per (lambd, seed): final losses, ||w||, b, diverged (the CSV's rows)."""
         rows = []
+        w_norm = self.grid.w_norm  # computed once, not per row
         for j, lambd in enumerate(self.lambdas):
             for s, seed in enumerate(self.seeds):
                 row = {
@@ -234,7 +235,7 @@ class SweepResult:
                     "seed": seed,
                     "train_loss": _num(self.grid.train_ls[s, j, -1]),
                     "test_loss": _num(self.grid.test_ls[s, j, -1]),
-                    "w_norm": _num(self.grid.w_norm[s, j]),
+                    "w_norm": _num(w_norm[s, j]),
                     "b": _num(self.grid.b[s, j]),
                     "diverged": bool(self.grid.diverged[s, j]),
                 }
