@@ -36,6 +36,19 @@ def penalty(params: Sequence["nd.NDArray"], decay_bias: bool) -> "nd.NDArray":
     return terms[0] if len(terms) == 1 else terms[0] + terms[1]
 
 
+def describe(config: Config) -> str:
+    """Which parameters weight decay touches, with their sizes (printed by `mxwd reproduce`)."""
+    decayed_names = ["w", "b"] if config.decay_bias else ["w"]
+    sizes = {"w": config.num_inputs, "b": 1}
+    left = [n for n in ("w", "b") if n not in decayed_names]
+    count = lambda n: f"{n} ({sizes[n]} value{'' if sizes[n] == 1 else 's'})"  # noqa: E731
+    text = "decayed: " + ", ".join(map(count, decayed_names))
+    text += "; not decayed: " + (", ".join(map(count, left)) if left else "none")
+    if not config.decay_bias:
+        text += f" (Gluon: bias excluded by {config.bias_exclusion.replace('_', ' ')})"
+    return text
+
+
 def gluon_trainers(net: "gluon.Block", wd: float, config: Config) -> List["gluon.Trainer"]:
     """The Gluon Trainers for plain SGD with built-in weight decay `wd` on `net`.
 

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from mxwd.concise import fit_and_plot_gluon
 from mxwd.config import Config, resolve
+from mxwd.decay import describe
 from mxwd.results import FitResult
 from mxwd.scratch import fit_and_plot
 
@@ -65,7 +66,8 @@ class Reproduction:
         lines = [
             f"weight decay, seed {c.seed}: n_train={c.n_train} n_test={c.n_test} "
             f"num_inputs={c.num_inputs} batch_size={c.batch_size} num_epochs={c.num_epochs} "
-            f"lr={c.lr:g} ({c.steps} steps), decay_bias={c.decay_bias}",
+            f"lr={c.lr:g} ({c.steps} steps)",
+            describe(c),
             f"{'path':<8} {'lambd':>6} {'train loss':>11} {'test loss':>10} {'||w||':>9} {'b':>11}",
         ]
         for r in self.runs:

@@ -146,3 +146,11 @@ def test_mxwd_compare_shows_agreement_at_the_sources_settings(cli, tmp_path):
     assert all(c["agree"] and c["max_dw"] <= 1e-5 for c in payload["comparisons"])
     assert sorted(p.name for p in (tmp_path / "cmp").iterdir()) == [
         "compare.json", "compare_lambd0.png", "compare_lambd0.svg", "compare_lambd5.png", "compare_lambd5.svg"]
+
+
+def test_the_decay_policy_is_described():
+    from mxwd.decay import describe
+
+    assert describe(Config()) == (
+        "decayed: w (200 values); not decayed: b (1 value) (Gluon: bias excluded by two trainers)")
+    assert describe(Config(decay_bias=True)) == "decayed: w (200 values), b (1 value); not decayed: none"
