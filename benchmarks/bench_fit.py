@@ -2,7 +2,7 @@
 
     python benchmarks/bench_fit.py [--repeats 15]
 
-Prints the median ms per run of:
+Prints the median ms per run (the variants timed in turn, round-robin) of:
 - mxwd.fit_and_plot (from scratch: NDArray + autograd + the manual sgd step);
 - a naive baseline of the same loop, written as the source writes it: an index NDArray
   and `take` per batch (gb.data_iter), and `param[:] = param - lr * grad / B` (gb.sgd);
@@ -47,14 +47,17 @@ def naive_fit(lambd: float, config: Config, seed: int) -> float:
     return train_ls[-1]
 
 
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm up
-    times = []
+def median_ms(variants: dict, repeats: int) -> dict:
+    """Median ms per call of each variant, timed round-robin so that noise hits all alike."""
+    for fn in variants.values():
+        fn()  # warm up
+    times = {name: [] for name in variants}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -64,16 +67,19 @@ def main() -> None:
     config = Config()
     print(f"engine: {os.environ.get('MXNET_ENGINE_TYPE')}, mxnet {mx.__version__}, "
           f"{config.steps} SGD steps per run, median of {args.repeats} runs")
-    rows = []
+    hybrid = config.replace(hybridize=True)
+    variants = {}
     for lambd in config.lambdas:
-        ours = median_ms(lambda: mxwd.fit_and_plot(lambd, config), args.repeats)
-        naive = median_ms(lambda: naive_fit(lambd, config, 0), args.repeats)
-        gluon = median_ms(lambda: mxwd.fit_and_plot_gluon(lambd, config), args.repeats)
-        hybrid = median_ms(lambda: mxwd.fit_and_plot_gluon(lambd, config.replace(hybridize=True)), args.repeats)
-        rows.append((lambd, ours, naive, gluon, hybrid))
+        variants[("mxwd", lambd)] = lambda lambd=lambd: mxwd.fit_and_plot(lambd, config)
+        variants[("naive", lambd)] = lambda lambd=lambd: naive_fit(lambd, config, 0)
+        variants[("gluon", lambd)] = lambda lambd=lambd: mxwd.fit_and_plot_gluon(lambd, config)
+        variants[("hybrid", lambd)] = lambda lambd=lambd: mxwd.fit_and_plot_gluon(lambd, hybrid)
+    ms = median_ms(variants, args.repeats)
     print(f"{'lambd':>5} {'fit_and_plot':>13} {'naive loop':>11} {'ratio':>6} {'gluon':>8} {'hybridized':>11}")
-    for lambd, ours, naive, gluon, hybrid in rows:
-        print(f"{lambd:>5g} {ours:>10.1f} ms {naive:>8.1f} ms {naive / ours:>5.2f}x {gluon:>5.1f} ms {hybrid:>8.1f} ms")
+    for lambd in config.lambdas:
+        ours, naive = ms[("mxwd", lambd)], ms[("naive", lambd)]
+        print(f"{lambd:>5g} {ours:>10.1f} ms {naive:>8.1f} ms {naive / ours:>5.2f}x "
+              f"{ms[('gluon', lambd)]:>5.1f} ms {ms[('hybrid', lambd)]:>8.1f} ms")
 
 
 if __name__ == "__main__":
