@@ -7,7 +7,7 @@ Prints the median ms per run (the variants timed in turn, round-robin) of:
 - a naive baseline of the same loop, written as the source writes it: an index NDArray
   and `take` per batch (gb.data_iter), and `param[:] = param - lr * grad / B` (gb.sgd);
 - mxwd.fit_and_plot_gluon, imperative and hybridized;
-and the ratio baseline / mxwd. The MXNet engine is the one mxwd picks (NaiveEngine unless
+and the ratio baseline / mxwd; then what the parts of one scratch step cost. The MXNet engine is the one mxwd picks (NaiveEngine unless
 MXNET_ENGINE_TYPE is set); run with MXNET_ENGINE_TYPE=ThreadedEnginePerDevice to compare.
 """
 from __future__ import annotations
@@ -60,6 +60,36 @@ def median_ms(variants: dict, repeats: int) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def step_breakdown(config: Config, k: int = 2000) -> dict:
+    """Microseconds per call of the parts of one scratch step (batch 1, lambd = 5)."""
+    from mxwd.decay import penalty
+    from mxwd.scratch import sgd
+
+    data = make_data(config, 0)
+    params = init_params(config)
+    w, b = params
+    X, y = data.train_features[:1], data.train_labels[:1]
+
+    def forward():
+        with autograd.record():
+            return squared_loss(linreg(X, w, b), y) + 5.0 * penalty(params, False)
+
+    parts = {
+        "forward, recorded (10 operators)": forward,
+        "forward + backward()": lambda: forward().backward(),
+        "sgd (two fused sgd_update calls)": lambda: sgd(params, 0.0, 1),
+        "two slices (the minibatch)": lambda: (data.train_features[3:4], data.train_labels[3:4]),
+    }
+    out = {}
+    for name, fn in parts.items():
+        fn()
+        start = time.perf_counter()
+        for _ in range(k):
+            fn()
+        out[name] = (time.perf_counter() - start) / k * 1e6
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
@@ -80,6 +110,9 @@ def main() -> None:
         ours, naive = ms[("mxwd", lambd)], ms[("naive", lambd)]
         print(f"{lambd:>5g} {ours:>10.1f} ms {naive:>8.1f} ms {naive / ours:>5.2f}x "
               f"{ms[('gluon', lambd)]:>5.1f} ms {ms[('hybrid', lambd)]:>8.1f} ms")
+    print("where a scratch step's time goes (us per call):")
+    for name, us in step_breakdown(config).items():
+        print(f"  {name:<34} {us:7.1f}")
 
 
 if __name__ == "__main__":
