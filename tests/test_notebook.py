@@ -52,3 +52,21 @@ def test_stored_outputs_are_those_of_a_clean_execution(executed):
     assert _text_outputs(stored) == _text_outputs(executed), (
         "notebooks/weight_decay.ipynb holds stale outputs; regenerate them with the command in README.md"
     )
+
+
+@pytest.mark.slow
+def test_notebook_numbers_equal_what_the_cli_writes_for_the_same_seed(executed, tmp_path):
+    import json
+
+    from mxwd.cli import main
+    from mxwd.results import FitResult
+
+    assert main(["reproduce", "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    runs = json.loads((tmp_path / "r" / "results.json").read_text())["runs"]
+    written = {(r["path"], r["lambd"]): r for r in runs}
+    for start, key in (("r0 = mxwd.fit_and_plot(lambd=0", ("scratch", 0.0)),
+                       ("r5 = mxwd.fit_and_plot(lambd=5", ("scratch", 5.0))):
+        r = written[key]
+        as_written = FitResult(r["path"], r["lambd"], mxwd.Config(), tuple(r["train_ls"]), tuple(r["test_ls"]),
+                               tuple(r["w"]), r["b"])
+        assert _cell_printing(executed, start) == str(as_written) + "\n"
