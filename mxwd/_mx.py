@@ -2,8 +2,8 @@
 
 Before the first import it chooses MXNet's synchronous `NaiveEngine` (unless the user has
 set `MXNET_ENGINE_TYPE` already): this experiment is thousands of tiny operators, where
-the threaded engine's scheduling costs more than it saves (benchmarks/bench_fit.py
-prints both). Results are bitwise the same under either engine. An empty
+the threaded engine's scheduling costs more than it saves (compare
+`python benchmarks/bench_fit.py` with and without MXNET_ENGINE_TYPE=ThreadedEnginePerDevice). Results are bitwise the same under either engine. An empty
 `MXNET_ENGINE_TYPE` breaks `mx.random.seed`, so it is treated as unset. MXNet logs the
 engine's name to stderr when it starts it; that one line is swallowed.
 """

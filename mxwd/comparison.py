@@ -10,7 +10,7 @@ updates are the same map (see `mxwd.concise`),
 
 so the runs differ only by float rounding. The comparison reports that difference.
 
-What the package measured (tests/test_concise.py, `python benchmarks/bench_fit.py`):
+What the package measured (tests/test_concise.py):
 - float32, the source's settings: max |dw| <= 1e-6 for every lambd, batch size and
   bias policy tried. Per-epoch losses agree to 1e-5 relative, except where the training
   loss is tiny: with |B| = 1 and lambd in {0, 0.5} it falls to 3e-4..7e-4 and the

@@ -76,3 +76,11 @@ def test_cli_places_the_published_numbers(cli, tmp_path):
     assert len(payload["checks"]) == 5
     assert (out / "published.png").exists() and (out / "published.svg").exists()
     assert "percentile" in proc.stdout and "central 95%" in proc.stdout
+
+
+def test_the_published_lambdas_are_checked_whatever_the_configs_lambdas():
+    from mxwd.config import Config
+
+    check = check_published("gluonbook-2018", 3, Config(lambdas=(0.0, 3.0)))  # used to raise KeyError
+    assert check.checks[-1].quantity == "median of w(5)[:10] / w(0)[:10]"
+    assert "published: 0.0509" in check.note
