@@ -1,4 +1,4 @@
-"""The command line: `mxwd reproduce | compare | sweep`, whose options are Config's fields.
+"""The command line: `mxwd reproduce | compare | sweep | atlas`, whose options are Config's fields.
 
 Bad input ends in one line on stderr and exit status 2 (no traceback); Ctrl-C in one
 line and exit status 130, with nothing half-written. MXNet is imported only once a
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
 
 from mxwd.config import (
+    PARTIAL_BATCH_PENALTIES,
     BIAS_EXCLUSIONS,
     DEFAULT_PRESET,
     DTYPES,
@@ -22,7 +23,8 @@ from mxwd.config import (
     field_names,
 )
 
-CHOICES = {"bias_exclusion": BIAS_EXCLUSIONS, "loss_reduction": LOSS_REDUCTIONS, "dtype": DTYPES}
+CHOICES = {"bias_exclusion": BIAS_EXCLUSIONS, "loss_reduction": LOSS_REDUCTIONS, "dtype": DTYPES,
+           "partial_batch_penalty": PARTIAL_BATCH_PENALTIES}
 
 
 class UsageError(Exception):
@@ -99,7 +101,10 @@ def build_parser() -> Parser:
                      help="number of seeds, from --seed on (default 20)")
     swp.add_argument("--n-valid", type=int, default=5, metavar="N",
                      help="training examples held out to choose lambd by validation; 0 for none (default 5)")
-    for p, name in ((rep, "reproduce"), (cmp_, "compare"), (swp, "sweep")):
+    atl = sub.add_parser("atlas", help="what wd does in every MXNet optimizer: coupled, decoupled or other, measured")
+    atl.add_argument("--optimizers", nargs="+", default=None, metavar="NAME",
+                     help="optimizers to measure (default: all of them, the names of mxwd.optimizers.OPTIMIZERS)")
+    for p, name in ((rep, "reproduce"), (cmp_, "compare"), (swp, "sweep"), (atl, "atlas")):
         _add_config_options(p)
         _add_output_options(p, name)
     return parser
@@ -190,16 +195,49 @@ def _compare(args: argparse.Namespace) -> int:
 
         _say(args, f"mxwd compare: seed {config.seed}, lambdas {list(config.lambdas)}; writing {args.out}")
         comparisons = [compare(lambd, config) for lambd in config.lambdas]
+        # what most users run: one Trainer, so MXNet decays the bias too
+        defaults = [compare(lambd, config, setup="mxnet_default") for lambd in config.lambdas
+                    if lambd > 0 and not config.decay_bias]
+        figures = 0
         for c in comparisons:
-            save_figure(plot.overlay(c), tmp / f"compare_lambd{c.lambd:g}")
+            if c.gap is not None:
+                save_figure(plot.overlay(c), tmp / f"compare_lambd{c.lambd:g}")
+                figures += 1
         write_json(tmp / "compare.json", {
             "command": "compare",
             "config": config.to_dict(),
             "versions": versions(),
             "comparisons": [c.to_dict() for c in comparisons],
+            "mxnet_default": [c.to_dict() for c in defaults],
         })
     print("\n\n".join(c.table() for c in comparisons))
-    print(f"wrote {args.out}/compare.json and {2 * len(comparisons)} figures")
+    if defaults:
+        print("\nMXNet's default, one Trainer with wd on every parameter (the bias too), against the "
+              "hand-written penalty on w only:")
+        print("\n\n".join(c.table(epochs=False) for c in defaults))
+    print(f"wrote {args.out}/compare.json and {figures} figures (PNG and SVG each)")
+    return 0
+
+
+def _atlas(args: argparse.Namespace) -> int:
+    from mxwd.results import save_figure, staged_dir, versions, write_atomic, write_json
+
+    config = config_from_args(args)
+    with staged_dir(args.out, args.force) as tmp:
+        from mxwd import plot
+        from mxwd.atlas import atlas
+
+        _say(args, f"mxwd atlas: lambd = wd = {max(config.lambdas):g}, lr = {config.lr:g}, seed {config.seed}; "
+                   f"writing {args.out}")
+        result = atlas(args.optimizers, config, progress=not args.quiet)
+        write_json(tmp / "atlas.json", {"command": "atlas", "config": config.to_dict(), "versions": versions(),
+                                        "lambd": result.lambd, "seconds": result.seconds,
+                                        "optimizers": result.to_list()})
+        write_atomic(tmp / "atlas.md", (result.table() + "\n").encode())
+        save_figure(plot.atlas_distances(result), tmp / "atlas")
+    print(result.table())
+    print(result.summary())
+    print(f"wrote {args.out}/atlas.json, atlas.md and atlas.png/svg")
     return 0
 
 
@@ -234,4 +272,5 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "reproduce": _reproduce,
     "compare": _compare,
     "sweep": _sweep,
+    "atlas": _atlas,
 }

@@ -70,18 +70,20 @@ class GluonModel:
         self.net.bias.set_data(b)
 
 
-def fit_and_plot_gluon(wd: float, config: Optional[Config] = None, seed: Optional[int] = None) -> FitResult:
+def fit_and_plot_gluon(wd: float, config: Optional[Config] = None, seed: Optional[int] = None,
+                       exact_step: bool = False) -> FitResult:
     """Train nn.Dense(1) with gluon.Trainer('sgd', {'learning_rate': lr, 'wd': wd}).
 
     The Gluon counterpart of `fit_and_plot` (the source's companion section): the same
     data, initial w and batch order for the same seed, the same per-epoch losses, and
     the same `FitResult` (with `lambd` = wd). The bias is decayed only if
-    `config.decay_bias`. Raises ValueError for bad input, `DivergenceError` on a
-    non-finite loss.
+    `config.decay_bias`. Raises ValueError for bad input, `DivergenceError` for
+    lr * wd >= 2 (before training) or on a non-finite loss. `exact_step`: see
+    `mxwd.decay.gluon_trainers`.
     """
     config = resolve(config, seed)
     wd = check_lambd(wd, "wd")
     data = make_data(config)
     net = make_net(config)
-    model = GluonModel(net, gluon_trainers(net, wd, config), config)
+    model = GluonModel(net, gluon_trainers(net, wd, config, exact_step), config)
     return train(model, data, config, wd, path="gluon")

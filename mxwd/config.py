@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 LOSS_REDUCTIONS = ("sum", "mean")
+PARTIAL_BATCH_PENALTIES = ("per_example", "per_step")
 BIAS_EXCLUSIONS = ("two_trainers", "wd_mult")
 DTYPES = ("float32", "float64")
 
@@ -40,6 +41,8 @@ class Config:
     loss_reduction: str = "sum"  # "sum": loss summed over the batch, step(B); "mean": batch mean, step(1) (d2l 1.0)
     hybridize: bool = False  # Gluon: hybridize() the network (same numbers, compiled graph)
     dtype: str = "float32"  # "float32" (the book's) or "float64" (for exact comparisons)
+    partial_batch_penalty: str = "per_example"  # scratch, summed loss: "per_example" (the source: a last batch of n < B rows gets n/B of a step's decay) or "per_step" (lr*lambd every step, as Gluon's wd)
+    clip_gradient: float = 0.0  # clip each rescaled gradient to [-c, c] (MXNet's clip_gradient); 0: no clipping
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lambdas", _as_lambdas(self.lambdas))
@@ -56,11 +59,18 @@ class Config:
         check_choice(self.bias_exclusion, "bias_exclusion", BIAS_EXCLUSIONS)
         check_choice(self.loss_reduction, "loss_reduction", LOSS_REDUCTIONS)
         check_choice(self.dtype, "dtype", DTYPES)
+        check_choice(self.partial_batch_penalty, "partial_batch_penalty", PARTIAL_BATCH_PENALTIES)
+        check_float(self.clip_gradient, "clip_gradient", minimum=0.0)
         if self.batch_size > self.n_train:
             raise ValueError(
                 f"batch_size={self.batch_size} is larger than n_train={self.n_train}; "
                 "allowed: 1 <= batch_size <= n_train"
             )
+
+    @property
+    def partial_batch(self) -> int:
+        """Rows in each epoch's last minibatch when it is partial (n_train % batch_size), else 0."""
+        return self.n_train % self.batch_size
 
     @property
     def steps(self) -> int:

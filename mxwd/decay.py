@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import List, Sequence
 
-from mxwd._mx import gluon, nd
+from mxwd._mx import gluon, mx, nd
 from mxwd.config import Config
 
 
@@ -49,22 +49,51 @@ def describe(config: Config) -> str:
     return text
 
 
-def gluon_trainers(net: "gluon.Block", wd: float, config: Config) -> List["gluon.Trainer"]:
+def gluon_trainers(net: "gluon.Block", wd: float, config: Config, exact_step: bool = False) -> List["gluon.Trainer"]:
     """The Gluon Trainers for plain SGD with built-in weight decay `wd` on `net`.
 
     Each Trainer's step(s) computes, for every parameter p with gradient g summed
-    over the batch,  p <- p - lr * (g / s + wd * wd_mult(p) * p).
+    over the batch,  p <- p - lr * (clip(g / s) + wd * wd_mult(p) * p)
+    (clip only with config.clip_gradient > 0; the wd term is never clipped).
     The bias is excluded from wd unless `config.decay_bias`, by `config.bias_exclusion`:
     - "two_trainers": one Trainer with wd over '.*weight', one without over '.*bias';
     - "wd_mult": one Trainer with wd, and wd_mult = 0 on '.*bias'.
+    `exact_step` replaces MXNet's SGD (whose operator takes lr, wd and 1/s as float32
+    numbers) by the same rule in float64-scalar NDArray arithmetic (`ExactSGD`).
     """
-    sgd = {"learning_rate": config.lr}
+    def optimizer(decay: float):
+        kwargs = {"learning_rate": config.lr, "wd": decay}
+        if config.clip_gradient > 0:
+            kwargs["clip_gradient"] = config.clip_gradient
+        return exact_sgd()(**kwargs) if exact_step else mx.optimizer.create("sgd", **kwargs)
+
+    def trainer(params, decay: float):
+        return gluon.Trainer(params, optimizer(decay), kvstore=None)
+
     if config.decay_bias:
-        return [gluon.Trainer(net.collect_params(), "sgd", dict(sgd, wd=wd), kvstore=None)]
+        return [trainer(net.collect_params(), wd)]
     if config.bias_exclusion == "two_trainers":
-        return [
-            gluon.Trainer(net.collect_params(".*weight"), "sgd", dict(sgd, wd=wd), kvstore=None),
-            gluon.Trainer(net.collect_params(".*bias"), "sgd", dict(sgd), kvstore=None),
-        ]
+        return [trainer(net.collect_params(".*weight"), wd), trainer(net.collect_params(".*bias"), 0.0)]
     net.collect_params(".*bias").setattr("wd_mult", 0.0)
-    return [gluon.Trainer(net.collect_params(), "sgd", dict(sgd, wd=wd), kvstore=None)]
+    return [trainer(net.collect_params(), wd)]
+
+
+_EXACT_SGD = None
+
+
+def exact_sgd():
+    """The Optimizer class ExactSGD: p <- p - lr * (clip(rescale * g) + wd * p), float64 scalars."""
+    global _EXACT_SGD
+    if _EXACT_SGD is None:
+
+        class ExactSGD(mx.optimizer.Optimizer):
+            def update(self, index, weight, grad, state):
+                self._update_count(index)
+                lr, wd = self._get_lr(index), self._get_wd(index)
+                g = grad * self.rescale_grad
+                if self.clip_gradient:
+                    g = nd.clip(g, -self.clip_gradient, self.clip_gradient)
+                weight[:] = weight - lr * (g + wd * weight)
+
+        _EXACT_SGD = ExactSGD
+    return _EXACT_SGD

@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mxwd.atlas import Atlas
     from mxwd.comparison import Comparison
     from mxwd.results import FitResult
     from mxwd.published import PublishedCheck
@@ -126,4 +127,36 @@ def published_distributions(check: "PublishedCheck") -> Figure:
     for ax in axes[n:]:
         ax.set_visible(False)
     fig.suptitle(f"{check.preset}: published numbers among seeded runs", fontsize=9)
+    return fig
+
+
+def atlas_distances(atlas: "Atlas", ax=None) -> Figure:
+    """Per optimizer: max|w_wd - w_penalty| and max|w_wd - w_decoupled| (log scale), the effect marked.
+
+    A distance left of the effect's "equal" line (EQUAL_FRACTION x effect) counts as equal.
+    Non-finite distances are drawn at the right edge as crosses.
+    """
+    from mxwd.atlas import EQUAL_FRACTION
+
+    entries = atlas.entries
+    fig, ax = _figure(ax, size=(8.0, 0.32 * len(entries) + 1.6))
+    y = np.arange(len(entries))[::-1]
+    finite = [v for e in entries for v in (e.dw_coupled, e.dw_decoupled, e.effect) if np.isfinite(v) and v > 0]
+    floor = min(finite) / 10 if finite else 1e-12
+    top = max(finite) * 10 if finite else 1.0
+    show = lambda v: v if np.isfinite(v) else top  # noqa: E731
+    pos = lambda v: max(show(v), floor)  # noqa: E731  (0 on a log axis: drawn at the floor)
+    ax.scatter([pos(e.dw_coupled) for e in entries], y + 0.15, marker="o", color="C0",
+               label="max|w(wd) - w(penalty in loss)|  (coupled if small)")
+    ax.scatter([pos(e.dw_decoupled) for e in entries], y - 0.15, marker="s", color="C1",
+               label="max|w(wd) - w(decoupled reference)|  (decoupled if small)")
+    ax.scatter([pos(e.effect) for e in entries], y, marker="|", s=200, color="k", label="effect of wd: max|w(wd) - w(no decay)|")
+    ax.scatter([pos(e.effect * EQUAL_FRACTION) for e in entries], y, marker="|", s=120, color="0.6",
+               label=f"equal below {EQUAL_FRACTION:g} x effect")
+    ax.set_xscale("log")
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{e.name} ({e.classification})" for e in entries], fontsize=9)
+    ax.set_xlabel("max |dw| after training (0 drawn at the left edge; not finite at the right)")
+    ax.set_title(f"What wd does in each MXNet optimizer (lambd = {atlas.lambd:g}, lr = {atlas.config.lr:g})")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.6 / len(entries)), ncol=2)
     return fig

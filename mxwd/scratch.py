@@ -58,35 +58,59 @@ def squared_loss(y_hat: "nd.NDArray", y: "nd.NDArray") -> "nd.NDArray":
     return (y_hat - y) ** 2 / 2
 
 
-def sgd(params: Sequence["nd.NDArray"], lr: float, batch_size: int) -> None:
+def sgd(params: Sequence["nd.NDArray"], lr: float, batch_size: int, clip_gradient: float = 0.0) -> None:
     """Minibatch SGD in place: param <- param - lr * param.grad / batch_size.
 
     The same step as the source's `gb.sgd` and `d2l.sgd` (`param[:] = param - lr *
     param.grad / batch_size`), done by MXNet's fused `sgd_update` operator with wd = 0:
     one operator instead of four. For batch_size = 1 it is bitwise the same; otherwise
-    within one float rounding (tests/test_scratch.py).
+    within one float rounding (tests/test_scratch.py). MXNet passes lr and
+    1 / batch_size to the operator as float32 numbers, even for float64 weights.
+    With clip_gradient > 0 the rescaled gradient (penalty included) is clipped to
+    [-clip_gradient, clip_gradient] first.
+    """
+    clip = {"clip_gradient": clip_gradient} if clip_gradient > 0 else {}
+    for param in params:
+        nd.sgd_update(param, param.grad, lr=lr, rescale_grad=1.0 / batch_size, out=param, **clip)
+
+
+def sgd_exact(params: Sequence["nd.NDArray"], lr: float, batch_size: int, clip_gradient: float = 0.0) -> None:
+    """The same step in NDArray arithmetic, whose scalars are float64: the source's own `sgd`.
+
+    `compare` uses it as a counterfactual: it removes the float32 rounding of lr and
+    1 / batch_size that MXNet's operators apply (visible in float64 runs only).
     """
     for param in params:
-        nd.sgd_update(param, param.grad, lr=lr, rescale_grad=1.0 / batch_size, out=param)
+        grad = param.grad / batch_size
+        if clip_gradient > 0:
+            grad = nd.clip(grad, -clip_gradient, clip_gradient)
+        param[:] = param - lr * grad
 
 
 class ScratchModel:
     """w, b as NDArrays; one step = autograd(loss + lambd * penalty), backward, sgd."""
 
-    def __init__(self, params: List["nd.NDArray"], lambd: float, config: Config):
+    def __init__(self, params: List["nd.NDArray"], lambd: float, config: Config, exact_step: bool = False):
         self.params, self.lambd, self.config = params, lambd, config
         # "sum": backward sums the loss vector, sgd divides by |B|; "mean": divide by 1.
         self.divisor = config.batch_size if config.loss_reduction == "sum" else 1
+        self.update = sgd_exact if exact_step else sgd
+        # "per_step": a partial batch of n rows gets the penalty times |B| / n, so that its
+        # summed gradient is |B| lambd w, the decay of a full batch (Gluon's wd semantics).
+        self.rescale_partial = config.loss_reduction == "sum" and config.partial_batch_penalty == "per_step"
 
     def step(self, X: "nd.NDArray", y: "nd.NDArray") -> None:
         w, b = self.params
+        lambd = self.lambd
+        if self.rescale_partial and X.shape[0] < self.divisor:
+            lambd = lambd * self.divisor / X.shape[0]
         with autograd.record():
             l = squared_loss(linreg(X, w, b), y)
             if self.config.loss_reduction == "mean":
                 l = l.mean()
-            l = l + self.lambd * penalty(self.params, self.config.decay_bias)
+            l = l + lambd * penalty(self.params, self.config.decay_bias)
         l.backward()
-        sgd(self.params, self.config.lr, self.divisor)
+        self.update(self.params, self.config.lr, self.divisor, self.config.clip_gradient)
 
     def loss(self, X: "nd.NDArray", y: "nd.NDArray") -> "nd.NDArray":
         return squared_loss(linreg(X, *self.params), y).mean()
@@ -99,17 +123,21 @@ class ScratchModel:
         self.params[1][:] = b
 
 
-def fit_and_plot(lambd: float, config: Optional[Config] = None, seed: Optional[int] = None) -> FitResult:
+def fit_and_plot(lambd: float, config: Optional[Config] = None, seed: Optional[int] = None,
+                 exact_step: bool = False) -> FitResult:
     """Train the from-scratch model with penalty strength `lambd`, as the source's `fit_and_plot`.
 
     Draws the data and the initial w from `seed` (default `config.seed`), so runs with
     different lambd but the same seed start from the same w and see the same batches.
     Returns the per-epoch train and test losses (without the penalty) and the final
     w and b; unlike the source it does not draw: `mxwd.plot.semilogy(result)` does.
-    Raises ValueError for bad input and `DivergenceError` if the loss becomes non-finite.
+    Raises ValueError for bad input, and `DivergenceError` before training if
+    lr * lambd >= 2 (the decay factor |1 - lr * lambd| >= 1 never shrinks w) or when
+    the loss becomes non-finite. `exact_step` updates with float64-scalar NDArray
+    arithmetic (`sgd_exact`) instead of MXNet's fused operator.
     """
     config = resolve(config, seed)
     lambd = check_lambd(lambd)
     data = make_data(config)
-    model = ScratchModel(init_params(config), lambd, config)
+    model = ScratchModel(init_params(config), lambd, config, exact_step)
     return train(model, data, config, lambd, path="scratch")

@@ -96,6 +96,7 @@ def _train_chunk(config: Config, lambdas: Sequence[float], seeds: Sequence[int],
     rescale = 1.0 / B if config.loss_reduction == "sum" else 1.0
     step_size = float(real(np.float32(config.lr)) * real(np.float32(rescale)))
     pen_full = lam * B
+    per_step = config.partial_batch_penalty == "per_step"  # a partial batch decays like a full one
     train_ls, test_ls = [], []
     for epoch in range(config.num_epochs):
         index = nd.array((orders[:, epoch, :] + offsets).reshape(-1), dtype="int64")
@@ -107,7 +108,7 @@ def _train_chunk(config: Config, lambdas: Sequence[float], seeds: Sequence[int],
             yb = nd.slice_axis(ye, axis=1, begin=i, end=j)
             r = nd.broadcast_sub(nd.broadcast_add(nd.batch_dot(Xb, W), b), yb)  # (S, n, L)
             if config.loss_reduction == "sum":
-                pen = pen_full if j - i == B else lam * (j - i)
+                pen = pen_full if (j - i == B or per_step) else lam * (j - i)
             else:
                 pen, r = lam, r * (1.0 / (j - i))
             gW = nd.batch_dot(Xb, r, transpose_a=True) + nd.broadcast_mul(pen, W)
@@ -322,6 +323,9 @@ def sweep(
     if not lambdas:
         raise ValueError("lambdas must hold at least one value, got an empty sequence")
     seeds = _as_seeds(seeds)
+    if config.clip_gradient > 0:
+        raise ValueError(f"clip_gradient={config.clip_gradient:g} is not supported by the batched sweep; "
+                         "allowed: 0 (use fit_and_plot for clipped runs)")
     n_valid = check_int(n_valid, "n_valid", minimum=0)
     if n_valid and config.n_train - n_valid < config.batch_size:
         raise ValueError(

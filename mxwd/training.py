@@ -30,7 +30,13 @@ class Model(Protocol):
 
 
 def train(model: Model, data: Dataset, config: Config, lambd: float, path: str) -> FitResult:
-    """Run config.num_epochs epochs of `model.step` over the seeded batch order."""
+    """Run config.num_epochs epochs of `model.step` over the seeded batch order.
+
+    Refuses lr * lambd >= 2 before the first step (DivergenceError): plain SGD's decay
+    factor |1 - lr * lambd| is then >= 1, so w would never shrink and would grow without
+    bound in the directions the data do not touch.
+    """
+    check_stable(config.lr, lambd)
     train_ls: List[float] = []
     test_ls: List[float] = []
     for epoch, order in enumerate(batch_orders(config), start=1):
@@ -69,6 +75,17 @@ def _divergence(
         f"training diverged (non-finite loss) at epoch {epoch}, step {step}, "
         f"with lambd={lambd:g} and lr={config.lr:g}: {divergence_hint(config.lr, lambd)}"
     )
+
+
+def unstable(lr: float, lambd: float) -> bool:
+    """lr * lambd >= 2: the decay factor |1 - lr * lambd| of plain SGD is >= 1."""
+    return lr * lambd >= 2
+
+
+def check_stable(lr: float, lambd: float) -> None:
+    """Raise DivergenceError at once if lr * lambd >= 2 (see `unstable`)."""
+    if unstable(lr, lambd):
+        raise DivergenceError(f"unstable setting, not trained: lambd={lambd:g}, lr={lr:g}: {divergence_hint(lr, lambd)}")
 
 
 def divergence_hint(lr: float, lambd: float) -> str:
