@@ -84,3 +84,16 @@ def test_the_published_lambdas_are_checked_whatever_the_configs_lambdas():
     check = check_published("gluonbook-2018", 3, Config(lambdas=(0.0, 3.0)))  # used to raise KeyError
     assert check.checks[-1].quantity == "median of w(5)[:10] / w(0)[:10]"
     assert "published: 0.0509" in check.note
+
+
+def test_d2lzh_with_a_partial_last_batch_places_gluon_numbers_among_per_step_models():
+    # was: RuntimeError "the Gluon path differs from the sweep" with --batch-size 3
+    from mxwd.config import preset
+    from mxwd.published import check_published
+
+    check = check_published("d2lzh-2019", 3, preset("d2lzh-2019").replace(batch_size=3, num_epochs=20))
+    assert "partial last batch of 2 rows" in check.note
+    scratch3 = next(c for c in check.checks if c.quantity == "||w||, scratch, lambd=3")
+    gluon3 = next(c for c in check.checks if c.quantity == "||w||, gluon, lambd=3")
+    assert not np.allclose(scratch3.runs, gluon3.runs)  # per-step decay shrinks w more
+    assert np.all(gluon3.runs < scratch3.runs)
