@@ -38,6 +38,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mxwd import interrupt
 from mxwd.config import Config, check_lambd, resolve
 from mxwd.optimizers import OPTIMIZERS, OptimizerSpec, registered_names, spec as get_spec
 
@@ -102,6 +103,7 @@ def train_with(spec: OptimizerSpec, config: Config, lambd: float, mode: str,
                 trainer.step(divisor)
             if w_old is not None:
                 weight.set_data(weight.data() - (lr * lambd) * w_old)
+            interrupt.check()
     w = weight.data().asnumpy().reshape(-1).astype(np.float64)
     return w, float(net.bias.data().asnumpy().reshape(-1)[0])
 

@@ -123,9 +123,12 @@ def config_from_args(args: argparse.Namespace, base: Optional[Config] = None) ->
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from mxwd import interrupt
+
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        with interrupt.installed():
+            return COMMANDS[args.command](args)
     except (UsageError, ValueError) as err:
         print(f"mxwd: error: {err}", file=sys.stderr)
         return 2

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mxwd import interrupt
 from mxwd._mx import nd
 from mxwd.config import Config, check_int, check_lambd, resolve
 from mxwd.data import Dataset, batch_orders, make_data
@@ -117,6 +118,7 @@ def _train_chunk(config: Config, lambdas: Sequence[float], seeds: Sequence[int],
                 gb = gb + nd.broadcast_mul(pen, b)
             W = W - step_size * gW
             b = b - step_size * gb
+            interrupt.check()
         train_ls.append(_mean_loss(arrays["Xtr"], arrays["ytr"], W, b))
         test_ls.append(_mean_loss(arrays["Xte"], arrays["yte"], W, b))
         if tick:

@@ -13,6 +13,7 @@ from typing import List, Protocol, Tuple
 import numpy as np
 
 from mxwd._mx import nd
+from mxwd import interrupt
 from mxwd.config import Config
 from mxwd.data import Dataset, batch_orders, data_iter
 from mxwd.results import FitResult
@@ -43,6 +44,7 @@ def train(model: Model, data: Dataset, config: Config, lambd: float, path: str) 
         start = [p.copy() for p in model.get_params()]
         for X, y in data_iter(config.batch_size, data.train_features, data.train_labels, order):
             model.step(X, y)
+            interrupt.check()
         train_ls.append(model.loss(data.train_features, data.train_labels).asscalar().item())
         test_ls.append(model.loss(data.test_features, data.test_labels).asscalar().item())
         if not (math.isfinite(train_ls[-1]) and math.isfinite(test_ls[-1])):

@@ -172,3 +172,37 @@ def test_mxwd_atlas_writes_its_files(cli, tmp_path):
     assert "| sgd | coupled |" in (tmp_path / "a" / "atlas.md").read_text()
     bad = cli("atlas", "--optimizers", "nope", "--out", tmp_path / "b")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown optimizer 'nope'" in bad.stderr
+
+
+def test_clipping_order_sgd_never_clips_the_decay_adam_does():
+    from mxwd._mx import nd
+
+    one = lambda: nd.array([1.0])  # noqa: E731
+    w = nd.sgd_update(one(), nd.array([0.0]), lr=0.1, wd=1.0, clip_gradient=1e-3)
+    assert w.asscalar() == pytest.approx(0.9)  # lr * wd * w = 0.1, unclipped
+    mean, var = nd.zeros((1,)), nd.zeros((1,))
+    nd.adam_update(one(), nd.array([0.0]), mean, var, lr=0.1, wd=1.0, clip_gradient=1e-3, out=one())
+    assert mean.asscalar() == pytest.approx(0.1 * 1e-3)  # (1 - beta1) * clip(0 + wd * w) = 0.1 * 1e-3
+
+
+# Every row of the README's atlas table (the source's settings).
+README_TABLE = {
+    "sgd": "coupled", "sgd+momentum": "coupled", "nag": "other", "signum": "coupled", "signsgd": "decoupled",
+    "sgld": "coupled", "dcasgd": "decoupled", "lars": "other", "lbsgd": "coupled", "ccsgd": "coupled",
+    "adam": "coupled", "adamax": "coupled", "nadam": "coupled", "ftml": "coupled", "rmsprop": "coupled",
+    "rmsprop-centered": "coupled", "adagrad": "decoupled", "groupadagrad": "unsupported", "adadelta": "other",
+    "ftrl": "other", "lamb": "other", CONTRIB_ADAMW: "other",
+}
+
+
+@pytest.mark.slow
+def test_the_whole_atlas_matches_the_readme_within_its_time_budget():
+    result = A.atlas()
+    assert {e.name: e.classification for e in result.entries} == README_TABLE
+    assert result.seconds <= 60
+    assert all(e.wd_mult_honoured for e in result.entries if e.classification != "unsupported")
+    float64_fails = {e.name for e in result.entries if e.float64.startswith("no")}
+    assert float64_fails == {"rmsprop", "rmsprop-centered", "adagrad", "groupadagrad", "adadelta", "ftrl"}
+    assert "wd = lr*lambd = 0.015 reproduces the decoupled reference" in result.entry(CONTRIB_ADAMW).notes
+    assert "wd = lr*lambd = 0.015 reproduces the decoupled reference" in result.entry("adadelta").notes
+    assert len(repr(result)) < 300
