@@ -18,11 +18,20 @@ if TYPE_CHECKING:  # pragma: no cover
     from mxwd.published import PublishedCheck
     from mxwd.sweeps import SweepResult
 
-FIGSIZE = (3.5, 2.5)  # d2l's default figure size
+FIGSIZE = (6.4, 4.0)  # inches; saved at DPI: 640 x 400 px, readable at 100% zoom
+DPI = 100
+MIN_FONT = 9  # points: no text on a figure is smaller
 
 
 def _epochs(result: "FitResult") -> range:
     return range(1, len(result.train_ls) + 1)
+
+
+def describe_run(result: "FitResult") -> str:
+    """What a person calls a run: "from scratch, lambd = 5" or "Gluon, built-in wd = 5"."""
+    if result.path == "scratch":
+        return f"from scratch, lambd = {result.lambd:g}"
+    return f"Gluon, built-in wd = {result.lambd:g}"
 
 
 def semilogy(result: "FitResult", ax=None) -> Figure:
@@ -32,32 +41,44 @@ def semilogy(result: "FitResult", ax=None) -> Figure:
     ax.semilogy(epochs, result.train_ls, label="train")
     ax.semilogy(epochs, result.test_ls, linestyle=":", label="test")
     ax.set_xlabel("epochs")
-    ax.set_ylabel("loss")
-    name = "fit_and_plot" if result.path == "scratch" else "fit_and_plot_gluon"
-    ax.set_title(f"{name}, {_lambd_name(result)}={result.lambd:g}, seed {result.seed}", fontsize=8)
+    ax.set_ylabel("loss (mean squared loss / 2)")
+    ax.set_title(f"{describe_run(result)} (seed {result.seed})")
     ax.legend()
     return fig
 
 
-def overlay(comparison: "Comparison", ax=None) -> Figure:
-    """Scratch and Gluon loss curves of one comparison on the same axes."""
-    fig, ax = _figure(ax, size=(4.5, 3.0))
-    for result, style in ((comparison.scratch, "-"), (comparison.gluon, "--")):
-        epochs = _epochs(result)
-        ax.semilogy(epochs, result.train_ls, style, color="C0", label=f"train ({result.path})")
-        ax.semilogy(epochs, result.test_ls, style, color="C1", label=f"test ({result.path})")
+def overlay(comparison: "Comparison") -> Figure:
+    """Left: scratch and Gluon loss curves (Gluon dashed, on top). Right: |difference| per epoch, log scale."""
+    fig = Figure(figsize=(10.0, 4.0), layout="constrained")
+    ax, diff = fig.subplots(1, 2)
+    scratch, gluon = comparison.scratch, comparison.gluon
+    epochs = _epochs(scratch)
+    ax.semilogy(epochs, scratch.train_ls, "-", color="C0", linewidth=4, alpha=0.4, label="train, from scratch")
+    ax.semilogy(epochs, scratch.test_ls, "-", color="C1", linewidth=4, alpha=0.4, label="test, from scratch")
+    ax.semilogy(epochs, gluon.train_ls, "--", color="C0", marker="o", markersize=3, label="train, Gluon")
+    ax.semilogy(epochs, gluon.test_ls, "--", color="C1", marker="o", markersize=3, label="test, Gluon")
     ax.set_xlabel("epochs")
     ax.set_ylabel("loss")
-    ax.set_title(
-        f"scratch lambd vs Gluon wd = {comparison.lambd:g}: max |dw| = {comparison.max_dw:.2g}",
-        fontsize=8,
-    )
-    ax.legend(fontsize=7)
+    ax.set_title(f"lambd = wd = {comparison.lambd:g}: the curves lie on each other")
+    ax.legend()
+    both = np.asarray(comparison.train_diff + comparison.test_diff, dtype=float)
+    positive = both[both > 0]
+    floor = positive.min() / 10 if len(positive) else comparison.tolerance * 1e-6
+    for values, color, label in ((comparison.train_diff, "C0", "|train loss difference|"),
+                                 (comparison.test_diff, "C1", "|test loss difference|")):
+        values = np.asarray(values, dtype=float)
+        diff.semilogy(epochs, np.maximum(values, floor), marker="o", color=color, label=label)
+        zero = values == 0
+        if zero.any():  # exact zeros cannot sit on a log axis: hollow markers at the floor
+            diff.scatter(np.asarray(epochs)[zero], np.full(zero.sum(), floor), s=60, facecolors="white",
+                         edgecolors=color, zorder=3, label=f"{label.split()[0][1:]} difference exactly 0 (at the floor)")
+    diff.axhline(comparison.tolerance, color="k", linestyle=":", label=f"tolerance {comparison.tolerance:g}")
+    diff.set_xlabel("epochs")
+    diff.set_ylabel("|scratch - Gluon|")
+    diff.set_title(f"difference per epoch (max |dw| = {comparison.max_dw:.2g})")
+    diff.legend()
+    fig.suptitle(f"from scratch vs Gluon: {comparison.verdict()}", fontsize=MIN_FONT + 1)
     return fig
-
-
-def _lambd_name(result: "FitResult") -> str:
-    return "lambd" if result.path == "scratch" else "wd"
 
 
 def _figure(ax, size: Optional[Sequence[float]] = None):
@@ -68,38 +89,46 @@ def _figure(ax, size: Optional[Sequence[float]] = None):
 
 
 def regularization_path(result: "SweepResult", ax=None) -> Figure:
-    """Final train and test loss against lambd (log-log): median and 10-90% band across seeds."""
-    fig, ax = _figure(ax, size=(4.5, 3.2))
+    """Final train, test and validation loss against lambd (log-log): median and 10-90% band across seeds."""
+    fig, ax = _figure(ax, size=(8.0, 5.0))
     lambdas = np.asarray(result.lambdas)
     for what, color in (("train", "C0"), ("test", "C1")):
         median, low, high = result.band(what)
         ax.plot(lambdas, median, color=color, label=f"{what} (median)")
         ax.fill_between(lambdas, low, high, color=color, alpha=0.25, label=f"{what} (10-90%)")
+    sel = result.selection()
+    if result.validation is not None:
+        median, low, high = result.validation_band()
+        ax.plot(lambdas, median, color="C2", label=f"validation, {result.n_valid} held-out rows (median)")
+        ax.fill_between(lambdas, low, high, color="C2", alpha=0.15)
     _log_lambd_axis(ax, lambdas)
     ax.set_yscale("log")
-    ax.set_ylabel("final loss")
-    sel = result.selection()
+    ax.set_ylabel("final loss (medians over seeds)")
+    title = f"regularization path, {len(result.seeds)} seeds"
     if sel:
         ax.axvline(sel["validated_lambd"], color="C2", linestyle="--", label="validated lambd")
         ax.axvline(sel["test_optimal_lambd"], color="C3", linestyle=":", label="test-optimal lambd")
-    ax.set_title(f"regularization path, {len(result.seeds)} seeds", fontsize=8)
-    ax.legend(fontsize=6)
+        if sel["at_grid_edge"]:
+            title += f"\nthe validated lambd {sel['validated_lambd']:.3g} is at the edge of the grid: widen it"
+    ax.set_title(title)
+    ax.legend(fontsize=MIN_FONT)
     return fig
 
 
 def weight_norm_path(result: "SweepResult", ax=None) -> Figure:
     """||w|| against lambd: median and 10-90% band across seeds."""
-    fig, ax = _figure(ax, size=(4.5, 3.2))
+    fig, ax = _figure(ax)
     lambdas = np.asarray(result.lambdas)
     median, low, high = result.band("w_norm")
-    ax.plot(lambdas, median, color="C0", label="||w|| (median)")
+    ax.plot(lambdas, median, color="C0", label="||w|| (median over seeds)")
     ax.fill_between(lambdas, low, high, color="C0", alpha=0.25, label="10-90%")
     true_norm = abs(result.config.true_w) * result.config.num_inputs ** 0.5
     ax.axhline(true_norm, color="k", linestyle=":", label=f"true ||w|| = {true_norm:.3g}")
     _log_lambd_axis(ax, lambdas)
     ax.set_yscale("log")
-    ax.set_ylabel("||w||")
-    ax.legend(fontsize=6)
+    ax.set_ylabel("||w|| after training")
+    ax.set_title(f"weight norm against lambd, {len(result.seeds)} seeds")
+    ax.legend(fontsize=MIN_FONT)
     return fig
 
 
@@ -113,20 +142,31 @@ def _log_lambd_axis(ax, lambdas) -> None:
 
 
 def published_distributions(check: "PublishedCheck") -> Figure:
-    """One histogram per published number: its distribution over seeds, the published value marked."""
+    """One histogram per published number over seeds: central 95% shaded, the published value marked."""
+    from matplotlib.ticker import MaxNLocator
+
     n = len(check.checks)
-    cols = min(n, 3)
+    cols = 2 if n == 4 else min(n, 3)
     rows = -(-n // cols)
-    fig = Figure(figsize=(3.3 * cols, 2.5 * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    fig = Figure(figsize=(5.0 * cols, 3.4 * rows), layout="constrained")
+    grid = fig.add_gridspec(rows, 2 * cols)
+    axes = []
+    for i in range(n):  # a last row with fewer panels is centred: no empty slot
+        r, c = divmod(i, cols)
+        in_row = n - r * cols if r == rows - 1 else cols
+        offset = cols - in_row
+        axes.append(fig.add_subplot(grid[r, offset + 2 * c : offset + 2 * c + 2]))
     for ax, c in zip(axes, check.checks):
-        ax.hist(c.runs, bins=20, color="C0", alpha=0.7, label=f"{len(c.runs)} seeds")
-        ax.axvline(c.published, color="C3", linewidth=2, label=f"published ({c.percentile:.0f}th pct)")
-        ax.set_title(c.quantity, fontsize=8)
-        ax.legend(fontsize=6)
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    fig.suptitle(f"{check.preset}: published numbers among seeded runs", fontsize=9)
+        low, high = np.percentile(c.runs, [2.5, 97.5])
+        ax.axvspan(low, high, color="0.85", label="central 95% of runs")
+        ax.hist(c.runs, bins=20, color="C0", alpha=0.8, label=f"{len(c.runs)} seeded runs")
+        ax.axvline(c.published, color="C3", linewidth=2, label=f"published ({c.percentile:.0f}th percentile)")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(c.quantity)
+        ax.set_ylabel("runs")
+        ax.set_title(c.quantity)
+        ax.legend(fontsize=MIN_FONT)
+    fig.suptitle(f"{check.preset}: the published numbers among {len(check.seeds)} seeded runs")
     return fig
 
 
@@ -155,8 +195,8 @@ def atlas_distances(atlas: "Atlas", ax=None) -> Figure:
                label=f"equal below {EQUAL_FRACTION:g} x effect")
     ax.set_xscale("log")
     ax.set_yticks(y)
-    ax.set_yticklabels([f"{e.name} ({e.classification})" for e in entries], fontsize=9)
+    ax.set_yticklabels([f"{e.name} ({e.classification})" for e in entries], fontsize=MIN_FONT)
     ax.set_xlabel("max |dw| after training (0 drawn at the left edge; not finite at the right)")
     ax.set_title(f"What wd does in each MXNet optimizer (lambd = {atlas.lambd:g}, lr = {atlas.config.lr:g})")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.6 / len(entries)), ncol=2)
+    ax.legend(fontsize=MIN_FONT, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.6 / len(entries)), ncol=2)
     return fig

@@ -120,11 +120,16 @@ def write_csv(path: Path, rows: Sequence[Dict[str, Any]]) -> None:
 
 
 def save_figure(fig: Any, stem: Path, formats: Iterable[str] = ("png", "svg")) -> List[Path]:
-    """Save a matplotlib Figure as stem.png and stem.svg, each atomically."""
+    """Save a matplotlib Figure as stem.png and stem.svg, each atomically, at mxwd.plot.DPI.
+
+    The figures use constrained layout, so no `bbox_inches="tight"` (a second render).
+    """
+    from mxwd.plot import DPI
+
     paths = []
     for fmt in formats:
         buffer = io.BytesIO()
-        fig.savefig(buffer, format=fmt, bbox_inches="tight", metadata=_figure_metadata(fmt))
+        fig.savefig(buffer, format=fmt, dpi=DPI, metadata=_figure_metadata(fmt))
         path = Path(f"{stem}.{fmt}")
         write_atomic(path, buffer.getvalue())
         paths.append(path)

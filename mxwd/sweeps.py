@@ -196,11 +196,17 @@ class SweepResult:
         values = {"train": self.final_train, "test": self.final_test, "w_norm": self.w_norm}[what]
         return _band(values)
 
+    def validation_band(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Median and 10-90% band across seeds of the validation loss per lambd (needs n_valid > 0)."""
+        if self.validation is None:
+            raise ValueError("this sweep has no validation grid: run it with n_valid > 0")
+        return _band(self._masked(self.validation.valid_ls, self.validation))
+
     def selection(self) -> Optional[Dict[str, Any]]:
         """Lambd chosen by median validation loss, beside the test-optimal lambd."""
         if self.validation is None:
             return None
-        valid = _band(self._masked(self.validation.valid_ls, self.validation))[0]
+        valid = self.validation_band()[0]
         test = self.band("test")[0]
         if np.all(np.isnan(valid)) or np.all(np.isnan(test)):
             return None
@@ -214,6 +220,8 @@ class SweepResult:
             "excess_test_loss": float(test[i_val] / test[i_opt] - 1),
             "per_seed_excess_median": float(np.nanmedian(per_seed)),
             "per_seed_excess_p90": float(np.nanpercentile(per_seed, 90)),
+            # the grid may be too narrow: the best lambd lies on its smallest or largest value
+            "at_grid_edge": i_val in (int(np.argmin(self.lambdas)), int(np.argmax(self.lambdas))),
         }
 
     def _per_seed_regret(self) -> np.ndarray:
@@ -276,6 +284,9 @@ class SweepResult:
                 f"{100 * sel['per_seed_excess_median']:.1f}% at the median seed and "
                 f"{100 * sel['per_seed_excess_p90']:.1f}% at the 90th percentile"
             )
+            if sel["at_grid_edge"]:
+                lines.append(f"warning: the validated lambd {sel['validated_lambd']:.4g} is at the edge of the "
+                             "grid; the best lambd may lie beyond it: widen --lambdas")
         return "\n".join(lines)
 
     def to_dict(self) -> Dict[str, Any]:
