@@ -9,6 +9,8 @@ The public API, imported on first use (so `mxwd --help` does not load MXNet):
 - `compare(lambd, config, seed)`: both paths from identical init and batch order.
 - `sweep(lambdas, seeds, config)`: many (lambda, seed) models trained at once.
 - `reproduce(config, seed)`: both lambdas on both paths, as `mxwd reproduce` runs them.
+- `atlas(optimizers, config)`: what `wd` does in every MXNet optimizer (coupled, decoupled, other).
+- `optimizers`: the one table of optimizers (rules, hyperparameters, NumPy references).
 - `plot`: figures drawn from the returned results (never during training).
 """
 from __future__ import annotations
@@ -38,9 +40,11 @@ _EXPORTS = {
     "reproduce": "mxwd.reproduction",
     "Reproduction": "mxwd.reproduction",
     "sweep": "mxwd.sweeps",
+    "atlas": "mxwd.optimizer_atlas",
+    "Atlas": "mxwd.optimizer_atlas",
     "SweepResult": "mxwd.sweeps",
 }
-_MODULES = ("plot", "config", "data", "scratch", "concise", "decay", "comparison", "reproduction", "sweeps", "published", "results")
+_MODULES = ("plot", "config", "data", "scratch", "concise", "decay", "comparison", "reproduction", "sweeps", "published", "results", "optimizers")
 
 __all__ = sorted(_EXPORTS) + list(_MODULES)
 

@@ -228,7 +228,7 @@ def _atlas(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     with staged_dir(args.out, args.force) as tmp:
         from mxwd import plot
-        from mxwd.atlas import atlas
+        from mxwd.optimizer_atlas import atlas
 
         _say(args, f"mxwd atlas: lambd = wd = {max(config.lambdas):g}, lr = {config.lr:g}, seed {config.seed}; "
                    f"writing {args.out}")

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mxwd.atlas import Atlas
+    from mxwd.optimizer_atlas import Atlas
     from mxwd.comparison import Comparison
     from mxwd.results import FitResult
     from mxwd.published import PublishedCheck
@@ -176,7 +176,7 @@ def atlas_distances(atlas: "Atlas", ax=None) -> Figure:
     A distance left of the effect's "equal" line (EQUAL_FRACTION x effect) counts as equal.
     Non-finite distances are drawn at the right edge as crosses.
     """
-    from mxwd.atlas import EQUAL_FRACTION
+    from mxwd.optimizer_atlas import EQUAL_FRACTION
 
     entries = atlas.entries
     fig, ax = _figure(ax, size=(8.0, 0.32 * len(entries) + 1.6))

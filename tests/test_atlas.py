@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from mxwd import atlas as A
+from mxwd import optimizer_atlas as A
 from mxwd.config import Config
 from mxwd.optimizers import CONTRIB_ADAMW, OPTIMIZERS, NAGRef, registered_names, spec
 from tests import numpy_reference as R
