@@ -1,17 +1,31 @@
-"""Many (lambd, seed) models of the from-scratch path, trained at once as one NDArray program.
+"""Many (lambd, seed) models of the from-scratch path, trained at once.
 
-For a chunk of S seeds and L lambdas the weights are one array W of shape (S, p, L)
-(biases (S, 1, L)); each seed keeps its own data, initial w and batch order, shared by
-its L models. One step on minibatch B (rows X_B of shape (S, |B|, p)) is
+Two engines, one result (`Grid`), selected by `exact`:
 
-    r   = X_B W + b - y_B                                  (batch_dot; shape (S, |B|, L))
-    W  <- (1 - lr * lambd) * W - (lr / |B|) * X_B^T r      (lambd broadcast over the last axis)
-    b  <- b - (lr / |B|) * sum_B r                         (times (1 - lr * lambd) if decay_bias)
+**fast (the default).** Every update of the source's SGD adds a combination of the
+training rows to w and scales w, so after any number of steps
 
-which is exactly the update of `fit_and_plot` (see mxwd.scratch) written out by hand, so
-no autograd tape is needed: about a dozen operator calls per step for all S * L models.
-Seed s gets the same data, initial w and batch order as `fit_and_plot(lambd, seed=s)`
-(tests/test_sweep.py checks losses and weights against single runs).
+    w = c * w0 + X^T a,     c a number, a a vector of n_train coefficients,
+
+per model (X the n x p training rows of its seed, w0 its initial weights). The engine
+trains (c, a, b) instead of w: n + 3 numbers a model instead of p + 1 (23 instead of
+201 at the source's settings). With K = X X^T and g = X w0 precomputed per seed, the
+residuals of a batch J are one product, R = [K_J | g_J | 1 | -y_J] [a; c; b; 1], and
+the step is
+
+    (a, c) <- (1 - eta * pen) * (a, c),  a_J <- a_J - alpha * R,  b <- b - alpha * sum_J R
+
+with the penalty weight `pen` and step `alpha` of `fit_and_plot` (pen = lambd * |B| per
+batch for a summed loss, lambd * n on a partial batch of n rows unless
+partial_batch_penalty="per_step", lambd for a batch mean; eta and 1/|B| rounded to
+float32 as MXNet's sgd_update rounds them). For a chunk of S seeds and L lambdas that is
+two batched products and one scaling a step for all S * L models, in float64; the
+per-epoch train and test losses come at the end from the quadratic forms of the saved
+states. Each model stays within 1e-5 of its float32 `fit_and_plot` run (weights and
+losses, compare's rule) and within 1e-12 of its float64 run (tests/test_sweep.py).
+
+**exact.** Every model is trained by `fit_and_plot`'s own loop, one at a time: bitwise
+the single runs, and about 100 ms a model.
 
 Models with lr * lambd >= 2 (the decay factor |1 - lr * lambd| >= 1), or whose loss
 becomes non-finite, are marked diverged; the models do not interact, so they spoil no
@@ -33,7 +47,8 @@ from mxwd.data import Dataset, batch_orders, make_data
 from mxwd.scratch import init_params
 
 DEFAULT_GRID = tuple(float(v) for v in np.logspace(-3, 2.5, 50))  # 50 lambdas from 1e-3 to 10^2.5 (lr * lambd < 1)
-MAX_MODELS_PER_CHUNK = 2500  # bounds memory: seeds are processed in chunks of this many models
+MAX_MODELS_PER_CHUNK = 10000  # bounds memory: seeds are processed in chunks of this many models
+MAX_MODELS_PER_CHUNK_EXACT = 10**9  # the exact engine trains one model at a time: no chunks
 
 
 @dataclass(frozen=True)
@@ -76,81 +91,165 @@ def _mean_loss(X, y, W, b):
     return (nd.square(r) / 2).mean(axis=1)
 
 
-def _train_chunk(config: Config, lambdas: Sequence[float], seeds: Sequence[int], n_fit: int, tick=None) -> Grid:
-    arrays, orders = _seed_arrays(config, seeds, n_fit)
-    S, L, B = len(seeds), len(lambdas), config.batch_size
-    dtype = config.dtype
-    lam = nd.array(lambdas, dtype=dtype).reshape((1, 1, L))
-    W = nd.broadcast_to(arrays["w0"], (S, config.num_inputs, L)).copy()
-    b = nd.zeros((S, 1, L), dtype=dtype)
-    # batch_orders index the n_fit rows of each seed; offset them into the stacked rows
-    flat_X = arrays["Xtr"].reshape((S * n_fit, -1))
-    flat_y = arrays["ytr"].reshape((S * n_fit, 1))
-    offsets = (np.arange(S) * n_fit)[:, None]
-    # The same float operations as fit_and_plot's autograd + sgd_update, so that the
-    # batched models round like the single runs: the penalty's gradient is
-    # (n * lambd) * w ("sum", n the rows in this batch: backward sums the penalty once per
-    # row) or lambd * w ("mean", whose loss gradient carries 1/n), and the step is
-    # w - (lr * rescale) * grad, where MXNet holds lr and rescale = 1/batch_size as float32
-    # parameters and multiplies them in the weights' dtype.
-    real = np.dtype(dtype).type
-    rescale = 1.0 / B if config.loss_reduction == "sum" else 1.0
-    step_size = float(real(np.float32(config.lr)) * real(np.float32(rescale)))
-    pen_full = lam * B
-    per_step = config.partial_batch_penalty == "per_step"  # a partial batch decays like a full one
-    train_ls, test_ls = [], []
-    for epoch in range(config.num_epochs):
-        index = nd.array((orders[:, epoch, :] + offsets).reshape(-1), dtype="int64")
-        Xe = flat_X.take(index).reshape((S, n_fit, -1))
-        ye = flat_y.take(index).reshape((S, n_fit, 1))
-        for i in range(0, n_fit, B):
-            j = min(i + B, n_fit)
-            Xb = nd.slice_axis(Xe, axis=1, begin=i, end=j)
-            yb = nd.slice_axis(ye, axis=1, begin=i, end=j)
-            r = nd.broadcast_sub(nd.broadcast_add(nd.batch_dot(Xb, W), b), yb)  # (S, n, L)
-            if config.loss_reduction == "sum":
-                pen = pen_full if (j - i == B or per_step) else lam * (j - i)
-            else:
-                pen, r = lam, r * (1.0 / (j - i))
-            gW = nd.batch_dot(Xb, r, transpose_a=True) + nd.broadcast_mul(pen, W)
-            gb = r.sum(axis=1, keepdims=True)
-            if config.decay_bias:
-                gb = gb + nd.broadcast_mul(pen, b)
-            W = W - step_size * gW
-            b = b - step_size * gb
-            interrupt.check()
-        train_ls.append(_mean_loss(arrays["Xtr"], arrays["ytr"], W, b))
-        test_ls.append(_mean_loss(arrays["Xte"], arrays["yte"], W, b))
+def _train_chunk_exact(config: Config, lambdas: Sequence[float], seeds: Sequence[int], n_fit: int, tick=None) -> Grid:
+    """The exact engine: every model trained by fit_and_plot's own loop, one at a time.
+
+    Bitwise the single runs by construction (the same code), and about 100 ms a model.
+    With n_fit < n_train it trains on the first n_fit training rows and scores the rest.
+    """
+    from mxwd.data import Dataset
+    from mxwd.scratch import ScratchModel
+    from mxwd.training import DivergenceError, train
+
+    S, L, E = len(seeds), len(lambdas), config.num_epochs
+    shape = (S, L)
+    train_ls, test_ls = np.full(shape + (E,), np.nan), np.full(shape + (E,), np.nan)
+    w, b = np.full(shape + (config.num_inputs,), np.nan), np.full(shape, np.nan)
+    valid = np.full(shape, np.nan) if n_fit < config.n_train else None
+    fit_config = config.replace(n_train=n_fit) if n_fit < config.n_train else config  # n_fit rows' batch order
+    for s, seed in enumerate(seeds):
+        for j, lambd in enumerate(lambdas):
+            data = make_data(config, seed)
+            model = ScratchModel(init_params(config), lambd, config)
+            fit_data = Dataset(data.train_features[:n_fit], data.train_labels[:n_fit], data.test_features, data.test_labels)
+            try:
+                result = train(model, fit_data, fit_config.replace(seed=seed), lambd, path="scratch")
+            except DivergenceError:
+                continue
+            train_ls[s, j], test_ls[s, j] = result.train_ls, result.test_ls
+            w[s, j], b[s, j] = result.w, result.b
+            if valid is not None:
+                valid[s, j] = model.loss(data.train_features[n_fit:], data.train_labels[n_fit:]).asscalar()
         if tick:
             tick()
-    valid = _mean_loss(arrays["Xva"], arrays["yva"], W, b).asnumpy() if arrays["Xva"] is not None else None
-    train = nd.stack(*train_ls, axis=-1).asnumpy().astype(np.float64)
-    test = nd.stack(*test_ls, axis=-1).asnumpy().astype(np.float64)
-    finite = np.isfinite(train).all(axis=-1) & np.isfinite(test).all(axis=-1)
-    unstable = (config.lr * np.asarray(lambdas)) >= 2
+    finite = np.isfinite(train_ls).all(axis=-1) & np.isfinite(test_ls).all(axis=-1)
+    return Grid(train_ls=train_ls, test_ls=test_ls, valid_ls=valid, w=w, b=b, diverged=~finite)
+
+
+def _train_chunk_fast(config: Config, lambdas: Sequence[float], seeds: Sequence[int], n_fit: int, tick=None) -> Grid:
+    """The fast engine: the same updates in the span of the training rows (see the module docstring).
+
+    W_t = c_t W_0 + X^T A_t with c_t a scalar and A_t an (n, L) matrix per seed, so a step
+    touches n + 3 numbers per model instead of p + 1. The state is one array
+    At = [A; c; b; 1] of shape (S, n + 3, L) and a step on rows J is two products and a
+    scaling:  R = [K_J | G_J | 1 | -y_J] At  (the residuals; K = X X^T, G = X w_0),
+              At <- F * At - alpha P_J^T R    (F: the decay per row and lambd; P_J picks
+              the rows J of A and the row of b). Computed in float64.
+    """
+    arrays, orders = _seed_arrays(config, seeds, n_fit)
+    S, L, B, n = len(seeds), len(lambdas), config.batch_size, n_fit
+    f64 = "float64"
+    X, y, w0 = arrays["Xtr"].astype(f64), arrays["ytr"].astype(f64), arrays["w0"].astype(f64)
+    m = n + 3  # rows of At: A (n rows), c, b, one
+
+    def design(Xo, yo):  # [Xo X^T | Xo w0 | 1 | -yo]: residuals of rows Xo are design @ At
+        return nd.concat(nd.batch_dot(Xo, X, transpose_b=True), nd.batch_dot(Xo, w0),
+                         nd.ones((S, Xo.shape[1], 1), dtype=f64), -yo, dim=2)
+
+    Ktr = design(X, y)
+    Kte = design(arrays["Xte"].astype(f64), arrays["yte"].astype(f64))
+    start = np.zeros((1, m, L))
+    start[0, n] = start[0, n + 2] = 1.0  # c_0 = 1, the constant row
+    At = nd.broadcast_to(nd.array(start, dtype=f64), (S, m, L)).copy()
+    # The step size as MXNet's sgd_update rounds it: lr and rescale = 1/batch_size are float32.
+    real = np.dtype(config.dtype).type
+    rescale = 1.0 / B if config.loss_reduction == "sum" else 1.0
+    step = float(real(np.float32(config.lr)) * real(np.float32(rescale)))
+    lam = np.asarray(lambdas, dtype=np.float64)
+
+    def decay(rows: int) -> "nd.NDArray":
+        """Per-row factors F for a batch of `rows` rows, of At's full shape (an elementwise
+        product costs less than a broadcast one); see _train_chunk_exact for the penalty's weight."""
+        if config.loss_reduction == "sum":
+            weight = B if (rows == B or config.partial_batch_penalty == "per_step") else rows
+        else:
+            weight = 1
+        f = 1 - step * lam * weight
+        F = np.ones((1, m, L))
+        F[0, : n + 1] = f  # A and c: W decays
+        if config.decay_bias:
+            F[0, n + 1] = f
+        return nd.array(np.broadcast_to(F, (S, m, L)), dtype=f64)
+
+    def alpha(rows: int) -> float:
+        return step if config.loss_reduction == "sum" else step / rows
+
+    E = config.num_epochs
+    offsets = (np.arange(S) * n)[:, None]
+    epoch_rows = (orders.transpose(1, 0, 2) + offsets[None]).reshape(-1)  # (E, S, n) flat
+    K_all = Ktr.reshape((S * n, m)).take(nd.array(epoch_rows, dtype="int64")).reshape((E, S, n, m))
+    picks = np.zeros((E, S, n, m))
+    picks[np.arange(E)[:, None, None], np.arange(S)[None, :, None], np.arange(n)[None, None, :],
+          orders.transpose(1, 0, 2)] = 1.0
+    picks[..., n + 1] = 1.0  # every row's residual also updates b
+    P_all = nd.array(picks, dtype=f64)
+    bounds = [(i, min(i + B, n)) for i in range(0, n, B)]
+    F = {rows: decay(rows) for rows in {j - i for i, j in bounds}}
+    equal = len({j - i for i, j in bounds}) == 1
+    snapshots = []  # At after each epoch (operators return new arrays: these are references)
+    for epoch in range(E):
+        if equal and len(bounds) > 1:  # one operator for all of the epoch's batches
+            Ks = nd.split(K_all[epoch], num_outputs=len(bounds), axis=1)
+            Ps = nd.split(P_all[epoch], num_outputs=len(bounds), axis=1)
+        else:
+            Ks = [nd.slice_axis(K_all[epoch], axis=1, begin=i, end=j) for i, j in bounds]
+            Ps = [nd.slice_axis(P_all[epoch], axis=1, begin=i, end=j) for i, j in bounds]
+        for (i, j), Kb, Pb in zip(bounds, Ks, Ps):
+            R = nd.batch_dot(Kb, At)  # (S, rows, L) residuals x.w + b - y
+            At = nd.linalg.gemm(Pb, R, At * F[j - i], transpose_a=True, alpha=-alpha(j - i), beta=1.0)
+            interrupt.check()
+        snapshots.append(At)
+        if tick:
+            tick()
+    # Every epoch's mean loss at once: mean_rows (D At)^2 / 2 = sum_rows At * (Q At) / (2 rows),
+    # Q = D^T D of the design D (m x m), for the training and the test rows.
+    Q = nd.concat(nd.batch_dot(Ktr, Ktr, transpose_a=True) / (2 * n),
+                  nd.batch_dot(Kte, Kte, transpose_a=True) / (2 * Kte.shape[1]), dim=1)  # (S, 2m, m)
+    states = nd.stack(*snapshots, axis=2).reshape((S, m, E * L))  # (S, m, E*L)
+    products = nd.batch_dot(Q, states).reshape((S, 2, m, E * L)) * states.expand_dims(1)
+    ones = nd.ones((S * 2, 1, m), dtype=f64)  # sum over m as a product: faster than sum(axis=2)
+    quad = nd.batch_dot(ones, products.reshape((S * 2, m, E * L)))
+    quad = quad.reshape((S, 2, E, L)).transpose((0, 1, 3, 2)).asnumpy()  # (S, 2, L, E)
+    train, test = quad[:, 0], quad[:, 1]
+    valid = None
+    if arrays["Xva"] is not None:
+        valid = (nd.square(nd.batch_dot(design(arrays["Xva"].astype(f64), arrays["yva"].astype(f64)), At)) / 2
+                 ).mean(axis=1).asnumpy()
+    A = nd.slice_axis(At, axis=1, begin=0, end=n)
+    c = nd.slice_axis(At, axis=1, begin=n, end=n + 1)
+    W = nd.batch_dot(X, A, transpose_a=True) + nd.broadcast_mul(w0, c)  # (S, p, L)
+    # diverged: a loss beyond the range of the run's dtype (a float32 run would overflow there)
+    limit = np.finfo(config.dtype).max
+    with np.errstate(all="ignore"):
+        finite = (np.abs(train) <= limit).all(axis=-1) & (np.abs(test) <= limit).all(axis=-1)
+    unstable = (config.lr * lam) >= 2
     return Grid(
         train_ls=train,
         test_ls=test,
-        valid_ls=None if valid is None else valid.astype(np.float64),
-        w=W.transpose((0, 2, 1)).asnumpy(),
-        b=b.reshape((S, L)).asnumpy().astype(np.float64),
+        valid_ls=valid,
+        w=W.transpose((0, 2, 1)).asnumpy().astype(config.dtype),
+        b=nd.slice_axis(At, axis=1, begin=n + 1, end=n + 2).reshape((S, L)).asnumpy(),
         diverged=~finite | unstable[None, :],
     )
 
 
 def train_grid(config: Config, lambdas: Sequence[float], seeds: Sequence[int], n_fit: Optional[int] = None,
-               progress: bool = False, max_models_per_chunk: int = MAX_MODELS_PER_CHUNK) -> Grid:
+               progress: bool = False, max_models_per_chunk: Optional[int] = None, exact: bool = False) -> Grid:
     """Train every (seed, lambd) model, a chunk of seeds at a time; concatenate the chunks."""
     n_fit = config.n_train if n_fit is None else n_fit
+    train_chunk = _train_chunk_exact if exact else _train_chunk_fast
+    if max_models_per_chunk is None:
+        max_models_per_chunk = MAX_MODELS_PER_CHUNK_EXACT if exact else MAX_MODELS_PER_CHUNK
     per_chunk = max(1, max_models_per_chunk // len(lambdas))
     chunks = [list(seeds[i : i + per_chunk]) for i in range(0, len(seeds), per_chunk)]
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(chunks) * config.num_epochs, desc="sweep epochs", unit="epoch", leave=False)
+        total, unit = (len(seeds), "seed") if exact else (len(chunks) * config.num_epochs, "epoch")
+        bar = tqdm(total=total, desc=f"sweep {unit}s", unit=unit, leave=False)
     try:
-        grids = [_train_chunk(config, lambdas, chunk, n_fit, bar.update if bar else None) for chunk in chunks]
+        grids = [train_chunk(config, lambdas, chunk, n_fit, bar.update if bar else None) for chunk in chunks]
     finally:
         if bar:
             bar.close()
@@ -324,6 +423,7 @@ def sweep(
     config: Optional[Config] = None,
     n_valid: int = 0,
     progress: bool = False,
+    exact: bool = False,
 ) -> SweepResult:
     """Train the from-scratch model for every (lambd, seed) at once.
 
@@ -345,6 +445,7 @@ def sweep(
             f"n_valid={n_valid} leaves {config.n_train - n_valid} training examples, fewer than "
             f"batch_size={config.batch_size}; allowed: 0 <= n_valid <= n_train - batch_size"
         )
-    grid = train_grid(config, lambdas, seeds, progress=progress)
-    validation = train_grid(config, lambdas, seeds, config.n_train - n_valid, progress=progress) if n_valid else None
+    grid = train_grid(config, lambdas, seeds, progress=progress, exact=exact)
+    validation = (train_grid(config, lambdas, seeds, config.n_train - n_valid, progress=progress, exact=exact)
+                  if n_valid else None)
     return SweepResult(config, lambdas, seeds, n_valid, grid, validation)
