@@ -33,7 +33,7 @@ D2LZH_2019: Dict[Tuple[str, float], float] = {
 # Where each published number falls among many seeded runs of the same setting.
 
 PRESETS_WITH_NUMBERS = ("gluonbook-2018", "d2lzh-2019")
-GLUON_CHECK_SEEDS = 3  # seeds on which the real Gluon path is run to confirm it equals the sweep
+GLUON_CHECK_SEEDS = 1  # seeds on which the real Gluon path is run to confirm it equals the sweep (2000-step runs cost 1.2 s each)
 
 
 def percentile_of(values: Sequence[float], published: float) -> float:
