@@ -1,4 +1,4 @@
-"""`python -m mxwd`: the same command line as `mxwd`."""
-from mxwd.cli import main
+"""`python -m mxwd`: the command line (see mxwd.cli)."""
+from mxwd.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
@@ -140,6 +141,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
 
 
+def _figure_names(saved) -> str:
+    """'runs.png and published.png/.svg': each figure once, with the formats it was saved in."""
+    names = []
+    for paths in saved:
+        stem = paths[0].stem
+        names.append(stem + "." + "/.".join(p.suffix[1:] for p in paths))
+    count = f"{len(names)} figure{'s' if len(names) != 1 else ''}"
+    return f"{count}: {', '.join(names)}"
+
+
+def entry() -> None:
+    """The console script: `main()`, then exit at once.
+
+    After a command has written and closed its files and flushed its output, nothing is
+    left for the interpreter's shutdown to do but MXNet's exit hooks, which take about
+    0.13 s (measured: `python -c "import mxwd._mx"` exits in 1.39 s, 1.26 s with
+    os._exit). `main()` itself returns normally, for callers in the same process.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _say(args: argparse.Namespace, text: str) -> None:
     if not args.quiet:
         print(text, flush=True)
@@ -167,8 +192,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
         _say(args, f"mxwd reproduce: seed {config.seed}, lambdas {list(config.lambdas)}; writing {args.out}")
         result = reproduce(config)
-        for run in result.runs:
-            save_figure(plot.semilogy(run), tmp / f"{run.path}_lambd{run.lambd:g}")
+        figures = [save_figure(plot.runs(result.runs), tmp / "runs", formats=("png",))]
         payload = {"command": "reproduce", "preset": None if base else preset_name,
                    "config": config.to_dict(), "versions": versions()}
         write_json(tmp / "results.json", {**payload, **result.to_dict()})
@@ -177,14 +201,14 @@ def _reproduce(args: argparse.Namespace) -> int:
             _say(args, f"placing {preset_name}'s published numbers among {args.seeds} seeded runs")
             seeds = range(config.seed, config.seed + args.seeds)
             check = check_published(preset_name, seeds, config)
-            save_figure(plot.published_distributions(check), tmp / "published")
+            figures.append(save_figure(plot.published_distributions(check), tmp / "published"))
             write_json(tmp / "published.json", {**payload, **check.to_dict()})
     print(result.table())
     if check is not None:
         print()
         print(check.table())
-    extra = " and published.json" if check is not None else ""
-    print(f"wrote {args.out}/results.json{extra} and {2 * len(result.runs) + (2 if check else 0)} figures")
+    extra = ", published.json" if check is not None else ""
+    print(f"wrote {args.out}/results.json{extra} and {_figure_names(figures)}")
     return 0
 
 
@@ -201,11 +225,8 @@ def _compare(args: argparse.Namespace) -> int:
         # what most users run: one Trainer, so MXNet decays the bias too
         defaults = [compare(lambd, config, setup="mxnet_default") for lambd in config.lambdas
                     if lambd > 0 and not config.decay_bias]
-        figures = 0
-        for c in comparisons:
-            if c.gap is not None:
-                save_figure(plot.overlay(c), tmp / f"compare_lambd{c.lambd:g}")
-                figures += 1
+        figures = [save_figure(plot.overlay(c), tmp / f"compare_lambd{c.lambd:g}", formats=("png",))
+                   for c in comparisons if c.gap is not None]
         write_json(tmp / "compare.json", {
             "command": "compare",
             "config": config.to_dict(),
@@ -218,7 +239,7 @@ def _compare(args: argparse.Namespace) -> int:
         print("\nMXNet's default, one Trainer with wd on every parameter (the bias too), against the "
               "hand-written penalty on w only:")
         print("\n\n".join(c.table(epochs=False) for c in defaults))
-    print(f"wrote {args.out}/compare.json and {figures} figures (PNG and SVG each)")
+    print(f"wrote {args.out}/compare.json" + (f" and {_figure_names(figures)}" if figures else ""))
     return 0
 
 
@@ -237,10 +258,10 @@ def _atlas(args: argparse.Namespace) -> int:
                                         "lambd": result.lambd, "seconds": result.seconds,
                                         "optimizers": result.to_list()})
         write_atomic(tmp / "atlas.md", (result.table() + "\n").encode())
-        save_figure(plot.atlas_distances(result), tmp / "atlas")
+        figures = [save_figure(plot.atlas_distances(result), tmp / "atlas")]
     print(result.table())
     print(result.summary())
-    print(f"wrote {args.out}/atlas.json, atlas.md and atlas.png/svg")
+    print(f"wrote {args.out}/atlas.json, atlas.md and {_figure_names(figures)}")
     return 0
 
 
@@ -261,13 +282,13 @@ def _sweep(args: argparse.Namespace) -> int:
 
         _say(args, f"mxwd sweep: {len(config.lambdas)} lambdas x {n_seeds} seeds; writing {args.out}")
         result = sweep(config.lambdas, seeds, config, n_valid=args.n_valid, progress=not args.quiet)
-        save_figure(plot.regularization_path(result), tmp / "regularization_path")
-        save_figure(plot.weight_norm_path(result), tmp / "weight_norm")
+        figures = [save_figure(plot.regularization_path(result), tmp / "regularization_path"),
+                   save_figure(plot.weight_norm_path(result), tmp / "weight_norm")]
         write_csv(tmp / "sweep.csv", result.rows())
         write_json(tmp / "sweep.json", {
             "command": "sweep", "config": config.to_dict(), "versions": versions(), **result.to_dict()})
     print(result.table())
-    print(f"wrote {args.out}/sweep.json, sweep.csv and 4 figures")
+    print(f"wrote {args.out}/sweep.json, sweep.csv and {_figure_names(figures)}")
     return 0
 
 

@@ -137,6 +137,7 @@ def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | 
 
 # MXNet passes lr, wd and other operator parameters as float32.
 FLOAT32_MAX = 3.4e38
+FLOAT32_TINY = 1.1754944e-38  # the smallest normal float32: anything smaller (but not 0) underflows
 
 
 def check_float(
@@ -150,6 +151,9 @@ def check_float(
         raise ValueError(f"{name} must be finite, got {value!r}")
     if abs(value) > FLOAT32_MAX:
         raise ValueError(f"{name} must lie within +-{FLOAT32_MAX:g} (MXNet's float32), got {value!r}")
+    if value != 0 and abs(value) < FLOAT32_TINY:
+        raise ValueError(f"{name} must be 0 or at least {FLOAT32_TINY:.3g} in magnitude (MXNet passes it as "
+                         f"float32, where it would underflow), got {value!r}")
     if minimum is not None:
         if strict and value <= minimum:
             raise ValueError(f"{name} must be > {minimum}, got {value!r}")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 if TYPE_CHECKING:  # pragma: no cover
     from mxwd.optimizer_atlas import Atlas
@@ -44,6 +45,38 @@ def semilogy(result: "FitResult", ax=None) -> Figure:
     ax.set_ylabel("loss (mean squared loss / 2)")
     ax.set_title(f"{describe_run(result)} (seed {result.seed})")
     ax.legend()
+    return fig
+
+
+def runs(results: Sequence["FitResult"]) -> Figure:
+    """The source's plot for several runs at once: a panel per path (from scratch, Gluon),
+    train solid and test dotted, one color per lambd.
+
+    One figure with fixed margins renders in one pass, much faster than one figure per
+    run: `mxwd reproduce` writes it (the per-run figure is `semilogy`).
+    """
+    paths = [p for p in ("scratch", "gluon") if any(r.path == p for r in results)]
+    lambdas = sorted({r.lambd for r in results})
+    fig = Figure(figsize=(5.2 * len(paths), 4.2))
+    fig.subplots_adjust(left=0.09 if len(paths) > 1 else 0.16, right=0.98, bottom=0.13, top=0.84, wspace=0.22)
+    axes = fig.subplots(1, len(paths), squeeze=False)[0]
+    for ax, path in zip(axes, paths):
+        for r in results:
+            if r.path != path:
+                continue
+            color = f"C{lambdas.index(r.lambd)}"
+            name = "lambd" if path == "scratch" else "wd"
+            epochs = _epochs(r)
+            ax.semilogy(epochs, r.train_ls, color=color, label=f"train, {name} = {r.lambd:g}")
+            ax.semilogy(epochs, r.test_ls, color=color, linestyle=":", label=f"test, {name} = {r.lambd:g}")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # plain numbers render faster
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("epochs")
+        ax.set_ylabel("loss")
+        ax.set_title("from scratch (penalty lambd)" if path == "scratch" else "Gluon (built-in wd)")
+        ax.legend(fontsize=MIN_FONT)
+    seed = results[0].seed
+    fig.suptitle(f"train (solid) and test (dotted) loss per epoch, seed {seed}")
     return fig
 
 

@@ -213,6 +213,7 @@ def test_random_configurations_run_or_raise_value_error(path, lambd, seed, **fie
     assert all(math.isfinite(v) for v in result.train_ls + result.test_ls + result.w)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowing is the point
 def test_an_interrupt_swallowed_by_a_finalizer_is_raised_again():
     # Python drops a KeyboardInterrupt raised inside __del__ (MXNet's NDArray finalizer
     # runs after almost every operator); mxwd.interrupt records it and check() re-raises.
