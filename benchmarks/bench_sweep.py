@@ -74,8 +74,8 @@ def scaling_run(n_models):
     """(seconds, peak MB above baseline) of one sweep of n_models, in a fresh process."""
     code = (
         "import time, mxwd, mxwd.sweeps; from benchmarks.bench_sweep import grid, vm; "
-        "mxwd.sweep((0.1,), [0]); base = vm('VmRSS'); open('/proc/self/clear_refs', 'w').write('5'); "
-        f"l, s = grid({n_models}); t = time.perf_counter(); mxwd.sweep(l, s); "
+        "mxwd.sweep((0.1,), [0], n_valid=0); base = vm('VmRSS'); open('/proc/self/clear_refs', 'w').write('5'); "
+        f"l, s = grid({n_models}); t = time.perf_counter(); mxwd.sweep(l, s, n_valid=0); "
         "print(time.perf_counter() - t, (vm('VmHWM') - base) / 1024)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)

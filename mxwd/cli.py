@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
 
 from mxwd.config import (
+    DEFAULT_N_VALID,
     PARTIAL_BATCH_PENALTIES,
     BIAS_EXCLUSIONS,
     DEFAULT_PRESET,
@@ -100,8 +101,8 @@ def build_parser() -> Parser:
     swp = sub.add_parser("sweep", help="train many (lambd, seed) models at once: regularization path, validation")
     swp.add_argument("--seeds", type=int, default=20, metavar="N",
                      help="number of seeds, from --seed on (default 20)")
-    swp.add_argument("--n-valid", type=int, default=5, metavar="N",
-                     help="training examples held out to choose lambd by validation; 0 for none (default 5)")
+    swp.add_argument("--n-valid", type=int, default=DEFAULT_N_VALID, metavar="N",
+                     help=f"training examples held out to choose lambd by validation; 0 for none (default {DEFAULT_N_VALID})")
     atl = sub.add_parser("atlas", help="what wd does in every MXNet optimizer: coupled, decoupled or other, measured")
     atl.add_argument("--optimizers", nargs="+", default=None, metavar="NAME",
                      help="optimizers to measure (default: all of them, the names of mxwd.optimizers.OPTIMIZERS)")
@@ -199,8 +200,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         check = None
         if args.seeds is not None:
             _say(args, f"placing {preset_name}'s published numbers among {args.seeds} seeded runs")
-            seeds = range(config.seed, config.seed + args.seeds)
-            check = check_published(preset_name, seeds, config)
+            check = check_published(preset_name, args.seeds, config)
             figures.append(save_figure(plot.published_distributions(check), tmp / "published"))
             write_json(tmp / "published.json", {**payload, **check.to_dict()})
     print(result.table())
@@ -275,13 +275,12 @@ def _sweep(args: argparse.Namespace) -> int:
 
         config = config.replace(lambdas=DEFAULT_GRID)
     n_seeds = check_int(args.seeds, "seeds", minimum=1)
-    seeds = list(range(config.seed, config.seed + n_seeds))
     with staged_dir(args.out, args.force) as tmp:
         from mxwd import plot
         from mxwd.sweeps import sweep
 
         _say(args, f"mxwd sweep: {len(config.lambdas)} lambdas x {n_seeds} seeds; writing {args.out}")
-        result = sweep(config.lambdas, seeds, config, n_valid=args.n_valid, progress=not args.quiet)
+        result = sweep(config.lambdas, n_seeds, config, n_valid=args.n_valid, progress=not args.quiet)
         figures = [save_figure(plot.regularization_path(result), tmp / "regularization_path"),
                    save_figure(plot.weight_norm_path(result), tmp / "weight_norm")]
         write_csv(tmp / "sweep.csv", result.rows())

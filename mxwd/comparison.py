@@ -124,6 +124,9 @@ class Cause:
         return {"name": self.name, "explanation": self.explanation, "removal": self.removal,
                 "after": self.after.to_dict()}
 
+    def __repr__(self) -> str:
+        return f"<Cause {self.name!r}: afterwards max |dw| = {self.after.max_dw:.3g}, agree {self.after.exact}>"
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -233,6 +236,15 @@ class Comparison:
     def summary(self) -> str:
         """One line: lambd, setup and verdict."""
         return f"lambd {self.lambd:g} ({self.setup}): {self.verdict()}"
+
+    def to_numpy(self) -> Dict[str, Any]:
+        """The per-epoch differences and both paths' weights as NumPy arrays (empty if not trained)."""
+        import numpy as np
+
+        if self.gap is None:
+            return {}
+        return {"train_diff": np.asarray(self.train_diff), "test_diff": np.asarray(self.test_diff),
+                "w_scratch": np.asarray(self.scratch.w), "w_gluon": np.asarray(self.gluon.w)}
 
     def to_dict(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {"lambd": self.lambd, "setup": self.setup, "status": self.status,

@@ -18,6 +18,7 @@ LOSS_REDUCTIONS = ("sum", "mean")
 PARTIAL_BATCH_PENALTIES = ("per_example", "per_step")
 BIAS_EXCLUSIONS = ("two_trainers", "wd_mult")
 DTYPES = ("float32", "float64")
+DEFAULT_N_VALID = 5  # training rows a sweep holds out to choose lambd (API and CLI alike)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,12 @@ class Config:
                 f"batch_size={self.batch_size} is larger than n_train={self.n_train}; "
                 "allowed: 1 <= batch_size <= n_train"
             )
+
+    def __repr__(self) -> str:
+        """Only the fields that differ from the source's defaults: Config(batch_size=3, seed=2)."""
+        changed = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                   if getattr(self, f.name) != f.default]
+        return f"Config({', '.join(changed)})"
 
     @property
     def partial_batch(self) -> int:

@@ -138,6 +138,10 @@ class AtlasEntry:
     float64: str  # "yes", or the one-line error
     notes: str
 
+    def __repr__(self) -> str:
+        return (f"<AtlasEntry {self.name}: {self.classification}, max|dw| coupled {self.dw_coupled:.2g}, "
+                f"decoupled {self.dw_decoupled:.2g}, effect {self.effect:.2g}>")
+
     def to_dict(self) -> Dict[str, Any]:
         num = lambda v: v if math.isfinite(v) else None  # noqa: E731  (JSON has no inf)
         return {
@@ -279,7 +283,15 @@ class Atlas:
         return f"{len(self.entries)} optimizers: {text}; measured in {self.seconds:.1f} s"
 
     def to_list(self) -> List[Dict[str, Any]]:
+        """One dict per optimizer (the objects of atlas.json)."""
         return [e.to_dict() for e in self.entries]
+
+    def to_numpy(self) -> Dict[str, Any]:
+        """names, and dw_coupled, dw_decoupled and effect as NumPy arrays in the same order."""
+        return {"names": [e.name for e in self.entries],
+                "dw_coupled": np.array([e.dw_coupled for e in self.entries]),
+                "dw_decoupled": np.array([e.dw_decoupled for e in self.entries]),
+                "effect": np.array([e.effect for e in self.entries])}
 
     def __repr__(self) -> str:
         return f"<Atlas lambd={self.lambd:g}: {self.summary()}>"

@@ -126,7 +126,7 @@ def regularization_path(result: "SweepResult", ax=None) -> Figure:
     fig, ax = _figure(ax, size=(8.0, 5.0))
     lambdas = np.asarray(result.lambdas)
     for what, color in (("train", "C0"), ("test", "C1")):
-        median, low, high = result.band(what)
+        median, low, high = result.band(f"final_{what}_ls")
         ax.plot(lambdas, median, color=color, label=f"{what} (median)")
         ax.fill_between(lambdas, low, high, color=color, alpha=0.25, label=f"{what} (10-90%)")
     sel = result.selection()

@@ -54,7 +54,11 @@ class Check:
 
     @property
     def percentile(self) -> float:
+        """Percent of the runs below the published value (ties count half)."""
         return percentile_of(self.runs, self.published)
+
+    def __repr__(self) -> str:
+        return f"<Check {self.quantity}: published {self.published:.4g} at the {self.percentile:.1f}th percentile of {len(self.runs)} runs>"
 
     @property
     def inside(self) -> bool:
@@ -99,6 +103,10 @@ class PublishedCheck:
         lines.append(self.note)
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        inside = sum(c.inside for c in self.checks)
+        return f"<PublishedCheck {self.preset}: {inside} of {len(self.checks)} published numbers inside the central 95% of {len(self.seeds)} runs>"
+
     def to_dict(self) -> Dict[str, Any]:
         return {"preset": self.preset, "seeds": list(self.seeds), "note": self.note,
                 "checks": [c.to_dict() for c in self.checks]}
@@ -116,7 +124,7 @@ def check_published(preset_name: str, seeds: Any, config: Optional[Any] = None) 
     distribution then serves both paths.
     """
     from mxwd.config import preset
-    from mxwd.sweeps import _as_seeds, sweep
+    from mxwd.sweeps import as_seeds, sweep
 
     if preset_name not in PRESETS_WITH_NUMBERS:
         raise ValueError(
@@ -124,13 +132,13 @@ def check_published(preset_name: str, seeds: Any, config: Optional[Any] = None) 
             f"allowed: {', '.join(PRESETS_WITH_NUMBERS)}"
         )
     config = config or preset(preset_name)
-    seeds = _as_seeds(seeds)
+    seeds = as_seeds(seeds, config.seed)
     # the lambdas the book printed numbers for, whatever --lambdas says
     if preset_name == "gluonbook-2018":
         lambdas = tuple(sorted(GLUONBOOK_2018))
     else:
         lambdas = tuple(sorted({lambd for _, lambd in D2LZH_2019}))
-    result = sweep(lambdas, seeds, config)
+    result = sweep(lambdas, seeds, config, n_valid=0)
     at = {lambd: j for j, lambd in enumerate(lambdas)}
     if preset_name == "gluonbook-2018":
         checks = _gluonbook_checks(result, at)
@@ -140,7 +148,7 @@ def check_published(preset_name: str, seeds: Any, config: Optional[Any] = None) 
     # numbers get their own sweep with Gluon's semantics.
     gluon_config = config.replace(partial_batch_penalty="per_step")
     shared = config.partial_batch == 0 or config.loss_reduction == "mean" or gluon_config == config
-    gluon_result = result if shared else sweep(lambdas, seeds, gluon_config)
+    gluon_result = result if shared else sweep(lambdas, seeds, gluon_config, n_valid=0)
     verified = _verify_gluon(config, gluon_result, at, seeds[:GLUON_CHECK_SEEDS])
     grids = {"scratch": result.grid, "gluon": gluon_result.grid}
     checks = tuple(

@@ -29,6 +29,7 @@ class Ratio:
 
     @property
     def median(self) -> float:
+        """The median of the ten ratios."""
         return statistics.median(self.ratios)
 
 
@@ -42,7 +43,12 @@ class Reproduction:
 
     @property
     def runs(self) -> Tuple[FitResult, ...]:
+        """Every run: the scratch runs, then the Gluon runs, one per lambd each."""
         return self.scratch + self.gluon
+
+    def __repr__(self) -> str:
+        runs = ", ".join(f"{r.path} {r.lambd:g}: test {r.final_test_ls:.3g}" for r in self.runs)
+        return f"<Reproduction seed {self.config.seed}, {len(self.runs)} runs ({runs})>"[:300]
 
     def ratios(self, path: str = "scratch") -> List[Ratio]:
         """For each lambd > 0, the ratio of its w[:10] to the lambd = 0 run's (if there is one)."""

@@ -42,7 +42,29 @@ class FitResult:
 
     @property
     def seed(self) -> int:
+        """The seed behind the run's data, initial w and batch order (config.seed)."""
         return self.config.seed
+
+    @property
+    def final_train_ls(self) -> float:
+        """The training loss after the last epoch (train_ls[-1])."""
+        return self.train_ls[-1]
+
+    @property
+    def final_test_ls(self) -> float:
+        """The test loss after the last epoch (test_ls[-1])."""
+        return self.test_ls[-1]
+
+    def to_numpy(self) -> Dict[str, Any]:
+        """The numbers as NumPy arrays: train_ls and test_ls (epochs,), w (num_inputs,), and b."""
+        import numpy as np
+
+        return {"train_ls": np.asarray(self.train_ls), "test_ls": np.asarray(self.test_ls),
+                "w": np.asarray(self.w), "b": self.b}
+
+    def __repr__(self) -> str:
+        return (f"<FitResult {self.path} lambd={self.lambd:g} seed={self.seed}: final train loss "
+                f"{self.final_train_ls:.4g}, test loss {self.final_test_ls:.4g}, ||w|| {self.w_norm:.4g}, {self.config!r}>")
 
     @property
     def w_head(self) -> Tuple[float, ...]:
@@ -92,11 +114,22 @@ def versions() -> Dict[str, str]:
 # Atomic writes.
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and a rename (never half-written)."""
+    """Write `data` to `path` through a temporary file and a rename (never half-written).
+
+    The file gets the permissions the user's umask gives a new file (0644 under umask
+    022); mkstemp alone would leave it 0600.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
@@ -177,6 +210,7 @@ def staged_dir(out: Path, force: bool = False) -> Iterator[Path]:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the folder keeps the umask's mode
     except OSError as err:
         raise ValueError(f"--out {str(out)!r} is not usable: {err.strerror or err}") from None
     try:

@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import warnings
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
 from mxwd import interrupt
 from mxwd._mx import nd
-from mxwd.config import Config, check_int, check_lambd, resolve
+from mxwd.config import DEFAULT_N_VALID, Config, check_int, check_lambd, resolve
 from mxwd.data import Dataset, batch_orders, make_data
 from mxwd.scratch import init_params
 
@@ -64,7 +65,12 @@ class Grid:
 
     @property
     def w_norm(self) -> np.ndarray:
+        """||w|| per model, (S, L), in float64."""
         return np.sqrt((self.w.astype(np.float64) ** 2).sum(axis=-1))
+
+    def __repr__(self) -> str:
+        S, L = self.b.shape
+        return f"<Grid {S} seeds x {L} lambdas, {self.train_ls.shape[-1]} epochs, {int(self.diverged.sum())} diverged>"
 
 
 def _seed_arrays(config: Config, seeds: Sequence[int], n_fit: int):
@@ -257,10 +263,19 @@ def train_grid(config: Config, lambdas: Sequence[float], seeds: Sequence[int], n
     return Grid(**{name: cat(name) for name in ("train_ls", "test_ls", "valid_ls", "w", "b", "diverged")})
 
 
-def _band(values: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+class Band(NamedTuple):
+    """Per lambd, across seeds: the median and the 10th and 90th percentiles (NaN where every seed diverged)."""
+
+    median: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def _band(values: np.ndarray) -> Band:
     """Median, 10th and 90th percentile over seeds (axis 0), ignoring diverged (NaN) models."""
-    with np.errstate(all="ignore"):
-        return tuple(np.nanpercentile(values, q, axis=0) for q in (50, 10, 90))  # type: ignore
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice": a lambd where every seed diverged
+        return Band(*(np.nanpercentile(values, q, axis=0) for q in (50, 10, 90)))
 
 
 @dataclass(frozen=True)
@@ -279,23 +294,28 @@ class SweepResult:
         return np.where(grid.diverged, np.nan, values)
 
     @property
-    def final_train(self) -> np.ndarray:
+    def final_train_ls(self) -> np.ndarray:
+        """Training loss after the last epoch, (seeds, lambdas); NaN for diverged models."""
         return self._masked(self.grid.train_ls[..., -1])
 
     @property
-    def final_test(self) -> np.ndarray:
+    def final_test_ls(self) -> np.ndarray:
+        """Test loss after the last epoch, (seeds, lambdas); NaN for diverged models."""
         return self._masked(self.grid.test_ls[..., -1])
 
     @property
     def w_norm(self) -> np.ndarray:
+        """||w|| after training, (seeds, lambdas); NaN for diverged models."""
         return self._masked(self.grid.w_norm)
 
-    def band(self, what: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Median and 10-90% band across seeds of 'train', 'test' or 'w_norm', per lambd."""
-        values = {"train": self.final_train, "test": self.final_test, "w_norm": self.w_norm}[what]
-        return _band(values)
+    def band(self, what: str) -> Band:
+        """Median and 10-90% band across seeds, per lambd, of 'final_train_ls', 'final_test_ls' or 'w_norm'."""
+        values = {"final_train_ls": self.final_train_ls, "final_test_ls": self.final_test_ls, "w_norm": self.w_norm}
+        if what not in values:
+            raise ValueError(f"band: what must be one of {', '.join(values)}; got {what!r}")
+        return _band(values[what])
 
-    def validation_band(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def validation_band(self) -> Band:
         """Median and 10-90% band across seeds of the validation loss per lambd (needs n_valid > 0)."""
         if self.validation is None:
             raise ValueError("this sweep has no validation grid: run it with n_valid > 0")
@@ -305,8 +325,8 @@ class SweepResult:
         """Lambd chosen by median validation loss, beside the test-optimal lambd."""
         if self.validation is None:
             return None
-        valid = self.validation_band()[0]
-        test = self.band("test")[0]
+        valid = self.validation_band().median
+        test = self.band("final_test_ls").median
         if np.all(np.isnan(valid)) or np.all(np.isnan(test)):
             return None
         i_val, i_opt = int(np.nanargmin(valid)), int(np.nanargmin(test))
@@ -314,9 +334,9 @@ class SweepResult:
         return {
             "validated_lambd": self.lambdas[i_val],
             "test_optimal_lambd": self.lambdas[i_opt],
-            "median_test_loss_at_validated": float(test[i_val]),
-            "median_test_loss_at_optimal": float(test[i_opt]),
-            "excess_test_loss": float(test[i_val] / test[i_opt] - 1),
+            "median_final_test_ls_at_validated": float(test[i_val]),
+            "median_final_test_ls_at_optimal": float(test[i_opt]),
+            "excess_final_test_ls": float(test[i_val] / test[i_opt] - 1),
             "per_seed_excess_median": float(np.nanmedian(per_seed)),
             "per_seed_excess_p90": float(np.nanpercentile(per_seed, 90)),
             # the grid may be too narrow: the best lambd lies on its smallest or largest value
@@ -326,7 +346,7 @@ class SweepResult:
     def _per_seed_regret(self) -> np.ndarray:
         """For each seed: test loss at its own validated lambd / its best test loss - 1."""
         valid = self._masked(self.validation.valid_ls, self.validation)
-        test = self.final_test
+        test = self.final_test_ls
         out = np.full(len(self.seeds), np.nan)
         for s in range(len(self.seeds)):
             if np.all(np.isnan(valid[s])) or np.all(np.isnan(test[s])):
@@ -343,25 +363,26 @@ class SweepResult:
                 row = {
                     "lambd": lambd,
                     "seed": seed,
-                    "train_loss": _num(self.grid.train_ls[s, j, -1]),
-                    "test_loss": _num(self.grid.test_ls[s, j, -1]),
+                    "final_train_ls": _num(self.grid.train_ls[s, j, -1]),
+                    "final_test_ls": _num(self.grid.test_ls[s, j, -1]),
                     "w_norm": _num(w_norm[s, j]),
                     "b": _num(self.grid.b[s, j]),
                     "diverged": bool(self.grid.diverged[s, j]),
                 }
                 if self.validation is not None:
-                    row["valid_loss"] = _num(self.validation.valid_ls[s, j])
+                    row["final_valid_ls"] = _num(self.validation.valid_ls[s, j])
                     row["valid_diverged"] = bool(self.validation.diverged[s, j])
                 rows.append(row)
         return rows
 
     def table(self) -> str:
         """Medians across seeds per lambd, and the validation answer."""
-        (tr, _, _), (te, te10, te90), (wn, _, _) = self.band("train"), self.band("test"), self.band("w_norm")
+        tr, (te, te10, te90), wn = self.band("final_train_ls").median, self.band("final_test_ls"), self.band("w_norm").median
         n_div = self.grid.diverged.sum(axis=0)
         lines = [
             f"sweep: {len(self.lambdas)} lambdas x {len(self.seeds)} seeds = "
             f"{len(self.lambdas) * len(self.seeds)} models (seeds {self.seeds[0]}..{self.seeds[-1]})",
+            f"medians across seeds, per lambd, after the last epoch ({len(self.seeds)} seeds):",
             f"{'lambd':>9} {'train':>10} {'test':>10} {'test 10%':>10} {'test 90%':>10} {'||w||':>9} {'diverged':>8}",
         ]
         for j, lambd in enumerate(self.lambdas):
@@ -374,12 +395,12 @@ class SweepResult:
             lines.append(
                 f"validation ({self.n_valid} of {self.config.n_train} training examples held out): "
                 f"validated lambd = {sel['validated_lambd']:.4g} (median test loss "
-                f"{sel['median_test_loss_at_validated']:.4g}); test-optimal lambd = "
-                f"{sel['test_optimal_lambd']:.4g} (median test loss {sel['median_test_loss_at_optimal']:.4g})"
+                f"{sel['median_final_test_ls_at_validated']:.4g}); test-optimal lambd = "
+                f"{sel['test_optimal_lambd']:.4g} (median test loss {sel['median_final_test_ls_at_optimal']:.4g})"
             )
             lines.append(
                 f"is the validated lambd really optimal? its median test loss is "
-                f"{100 * sel['excess_test_loss']:.1f}% above the best; choosing per seed, the excess is "
+                f"{100 * sel['excess_final_test_ls']:.1f}% above the best; choosing per seed, the excess is "
                 f"{100 * sel['per_seed_excess_median']:.1f}% at the median seed and "
                 f"{100 * sel['per_seed_excess_p90']:.1f}% at the 90th percentile"
             )
@@ -387,6 +408,12 @@ class SweepResult:
                 lines.append(f"warning: the validated lambd {sel['validated_lambd']:.4g} is at the edge of the "
                              "grid; the best lambd may lie beyond it: widen --lambdas")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        sel = self.selection()
+        chosen = f", validated lambd {sel['validated_lambd']:.3g}" if sel else ""
+        return (f"<SweepResult {len(self.lambdas)} lambdas x {len(self.seeds)} seeds (seeds {self.seeds[0]}.."
+                f"{self.seeds[-1]}), n_valid {self.n_valid}{chosen}>")
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -406,9 +433,14 @@ def _num(value: float) -> Optional[float]:
     return value if math.isfinite(value) else None
 
 
-def _as_seeds(seeds: Any) -> Tuple[int, ...]:
+def as_seeds(seeds: Any, start: int) -> Tuple[int, ...]:
+    """The one rule for seeds, in the API and the CLI alike: a count N means the N seeds
+    start, start + 1, ..., start + N - 1 (start is config.seed); a sequence is used as given."""
     if isinstance(seeds, int) and not isinstance(seeds, bool):
-        return tuple(range(check_int(seeds, "seeds", minimum=1)))
+        n = check_int(seeds, "seeds", minimum=1)
+        if start + n - 1 > 2**32 - 1:
+            raise ValueError(f"seeds={n} from seed {start} would pass 2**32 - 1; allowed: seed + seeds <= 2**32")
+        return tuple(range(start, start + n))
     if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
         raise ValueError(f"seeds must be a count >= 1 or a sequence of seeds, got {seeds!r}")
     out = tuple(check_int(s, "seeds", 0, 2**32 - 1) for s in seeds)
@@ -421,21 +453,24 @@ def sweep(
     lambdas: Optional[Sequence[float]] = None,
     seeds: Any = 20,
     config: Optional[Config] = None,
-    n_valid: int = 0,
+    n_valid: int = DEFAULT_N_VALID,
     progress: bool = False,
     exact: bool = False,
 ) -> SweepResult:
     """Train the from-scratch model for every (lambd, seed) at once.
 
     lambdas: penalty strengths (default: 50 log-spaced from 1e-3 to 316); seeds: a count N
-    (seeds 0..N-1) or a sequence. With n_valid > 0, a second sweep trains on the first
-    n_train - n_valid training rows and scores the other n_valid, to select lambd.
+    (the N seeds from config.seed on, as `mxwd sweep --seed S --seeds N`) or a sequence.
+    n_valid (default 5, as the CLI's): a second sweep trains on the first
+    n_train - n_valid training rows and scores the other n_valid, to select lambd; 0 for none.
+    exact: train each model with fit_and_plot's own loop (bitwise, about 100 ms a model)
+    instead of the fast engine (see the module docstring).
     """
     config = resolve(config, None)
     lambdas = tuple(check_lambd(v, "lambdas") for v in (DEFAULT_GRID if lambdas is None else lambdas))
     if not lambdas:
         raise ValueError("lambdas must hold at least one value, got an empty sequence")
-    seeds = _as_seeds(seeds)
+    seeds = as_seeds(seeds, config.seed)
     if config.clip_gradient > 0:
         raise ValueError(f"clip_gradient={config.clip_gradient:g} is not supported by the batched sweep; "
                          "allowed: 0 (use fit_and_plot for clipped runs)")

@@ -230,3 +230,19 @@ def test_an_interrupt_swallowed_by_a_finalizer_is_raised_again():
         with pytest.raises(KeyboardInterrupt):
             interrupt.check()
     interrupt.check()  # the request does not outlive the command
+
+
+@pytest.mark.parametrize("umask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_results_get_the_permissions_of_the_users_umask(tmp_path, umask, file_mode, dir_mode):
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        assert main(["compare", "--lambdas", "1", "--num-epochs", "1", "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    finally:
+        os.umask(old)
+    out = tmp_path / "c"
+    assert stat.S_IMODE(out.stat().st_mode) == dir_mode
+    for f in out.iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == file_mode, f.name

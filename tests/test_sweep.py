@@ -79,7 +79,7 @@ def test_diverged_models_are_reported_and_spoil_no_other_model(exact):
     assert mixed.grid.diverged[:, 1].all() and not mixed.grid.diverged[:, [0, 2]].any()
     # models do not interact: the same numbers up to how the batched products round
     np.testing.assert_allclose(mixed.grid.w[:, [0, 2]], clean.grid.w, rtol=0, atol=1e-7)
-    assert np.isnan(mixed.final_test[:, 1]).all()
+    assert np.isnan(mixed.final_test_ls[:, 1]).all()
     assert all(row["diverged"] == (row["lambd"] == 700.0) for row in mixed.rows())
     assert json.dumps(mixed.to_dict(), allow_nan=False)  # non-finite numbers are written as null
 
@@ -104,9 +104,9 @@ def test_validation_selects_a_lambd_and_answers_whether_it_is_optimal():
     assert result.validation.valid_ls.shape == (5, 10)
     sel = result.selection()
     assert sel["validated_lambd"] in lambdas and sel["test_optimal_lambd"] in lambdas
-    medians = result.band("test")[0]
-    assert sel["median_test_loss_at_optimal"] == pytest.approx(np.min(medians))
-    assert sel["excess_test_loss"] >= 0
+    medians = result.band("final_test_ls").median
+    assert sel["median_final_test_ls_at_optimal"] == pytest.approx(np.min(medians))
+    assert sel["excess_final_test_ls"] >= 0
     assert "is the validated lambd really optimal?" in result.table()
     # the validation models train on 15 rows: the same seed's first 15 training rows
     assert not np.array_equal(result.validation.w, result.grid.w)
@@ -145,3 +145,23 @@ def test_mxwd_sweep_writes_its_tables_and_figures(cli, tmp_path):
     assert (out / "sweep.csv").read_text().count("\n") == 1001
     assert "is the validated lambd really optimal?" in proc.stdout
     assert proc.stderr == ""  # --quiet: no progress bar
+
+
+def test_one_rule_for_seeds_and_n_valid_in_the_api_and_the_cli():
+    import inspect
+
+    from mxwd.cli import build_parser
+    from mxwd.config import DEFAULT_N_VALID
+
+    assert sweep((1.0,), 3, Config(seed=5), n_valid=0).seeds == (5, 6, 7)  # N seeds from config.seed
+    assert sweep((1.0,), [9, 2], Config(seed=5), n_valid=0).seeds == (9, 2)
+    args = build_parser().parse_args(["sweep"])
+    assert inspect.signature(sweep).parameters["n_valid"].default == args.n_valid == DEFAULT_N_VALID
+    assert sweep((1.0,), 2).selection() is not None  # the API's default validates, like the CLI's
+
+
+def test_a_diverged_lambd_leaks_no_warning(recwarn):
+    result = sweep((0.5, 700.0), 3, n_valid=5)
+    result.table()
+    result.band("final_test_ls")
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
