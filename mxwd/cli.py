@@ -82,6 +82,8 @@ def _add_output_options(parser: argparse.ArgumentParser, command: str) -> None:
                         help=f"folder for the results and figures (default results/{command})")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     parser.add_argument("--quiet", action="store_true", help="print no progress")
+    parser.add_argument("--yes", action="store_true",
+                        help="run even if the run is estimated (after its first epoch) to take over an hour")
 
 
 def build_parser() -> Parser:
@@ -127,19 +129,39 @@ def config_from_args(args: argparse.Namespace, base: Optional[Config] = None) ->
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from mxwd import interrupt
 
+    from mxwd import limits
+
     try:
         args = build_parser().parse_args(argv)
-        with interrupt.installed():
+        with interrupt.installed(), limits.budget(None if args.yes else limits.CLI_BUDGET, not args.quiet):
             return COMMANDS[args.command](args)
     except (UsageError, ValueError) as err:
-        print(f"mxwd: error: {err}", file=sys.stderr)
+        print(f"mxwd: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except OSError as err:  # e.g. the disk filled up while writing: nothing half-written stays
-        print(f"mxwd: error: cannot write results: {err}", file=sys.stderr)
+        print(f"mxwd: error: cannot write results: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("mxwd: error: out of memory: reduce n_train, n_test, num_inputs, num_epochs or --seeds",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mxwd: interrupted; no partial results were written", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001  (an internal failure: one line, never a traceback)
+        if os.environ.get("MXWD_DEBUG"):
+            raise
+        print(f"mxwd: internal error: {_one_line(err)}; no partial results were written. Rerun with "
+              "MXWD_DEBUG=1 for the traceback, and please report it", file=sys.stderr)
+        return 1
+
+
+def _one_line(err: BaseException) -> str:
+    """An error message on one line (MXNet's carry C++ stack traces on the following lines)."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    if len(lines) > 1 and type(err).__name__ == "MXNetError":  # its last line is the message
+        return next((ln for ln in reversed(lines) if ln.startswith("MXNetError:")), lines[-1])
+    return " ".join(lines) if len(lines) < 4 else lines[0]
 
 
 def _figure_names(saved) -> str:

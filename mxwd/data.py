@@ -18,6 +18,7 @@ from typing import Iterator, Tuple
 
 import numpy as np
 
+from mxwd import limits
 from mxwd._mx import mx, nd
 from mxwd.config import Config, check_int, resolve
 
@@ -39,6 +40,7 @@ def make_data(config: Config, seed: int | None = None) -> Dataset:
     The draws are made in float32 (the book's numbers) and cast to `config.dtype`.
     """
     config = resolve(config, seed)
+    limits.check_size(config)  # before anything is allocated
     mx.random.seed(config.seed)
     n = config.n_train + config.n_test
     features = nd.random.normal(shape=(n, config.num_inputs))
@@ -57,8 +59,8 @@ def make_data(config: Config, seed: int | None = None) -> Dataset:
     )
 
 
-def batch_orders(config: Config, seed: int | None = None, n: int | None = None) -> np.ndarray:
-    """The order in which each epoch visits the n training rows: shape (num_epochs, n).
+def epoch_orders(config: Config, seed: int | None = None, n: int | None = None) -> Iterator[np.ndarray]:
+    """The order in which each epoch visits the n training rows, one epoch at a time.
 
     One permutation per epoch from `numpy.random.default_rng(seed)` (the source shuffled
     with Python's `random`, unseeded). `n` defaults to config.n_train.
@@ -66,7 +68,13 @@ def batch_orders(config: Config, seed: int | None = None, n: int | None = None) 
     seed = config.seed if seed is None else seed
     n = config.n_train if n is None else n
     rng = np.random.default_rng(seed)
-    return np.stack([rng.permutation(n) for _ in range(config.num_epochs)])
+    for _ in range(config.num_epochs):
+        yield rng.permutation(n)
+
+
+def batch_orders(config: Config, seed: int | None = None, n: int | None = None) -> np.ndarray:
+    """All of `epoch_orders` at once: shape (num_epochs, n)."""
+    return np.stack(list(epoch_orders(config, seed, n)))
 
 
 def data_iter(

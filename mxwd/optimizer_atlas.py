@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mxwd import interrupt
+from mxwd import interrupt, limits
 from mxwd.config import Config, check_lambd, resolve
 from mxwd.optimizers import OPTIMIZERS, OptimizerSpec, registered_names, spec as get_spec
 
@@ -68,7 +68,7 @@ def train_with(spec: OptimizerSpec, config: Config, lambd: float, mode: str,
     """
     from mxwd._mx import autograd, gluon
     from mxwd.concise import make_net
-    from mxwd.data import batch_orders, data_iter, make_data
+    from mxwd.data import data_iter, epoch_orders, make_data
     from mxwd.decay import l2_penalty
 
     if wd is None:
@@ -90,7 +90,8 @@ def train_with(spec: OptimizerSpec, config: Config, lambd: float, mode: str,
     # The penalty per step: its gradient is lambd * w after the step's division by `divisor`.
     divisor = config.batch_size if total else 1
     weight = net.weight
-    for order in batch_orders(config):
+    clock = limits.Clock(config.num_epochs, f"atlas {spec.name}")
+    for order in epoch_orders(config):
         for X, y in data_iter(config.batch_size, data.train_features, data.train_labels, order):
             with autograd.record():
                 l = loss_fn(net(X), y)
@@ -104,6 +105,8 @@ def train_with(spec: OptimizerSpec, config: Config, lambd: float, mode: str,
             if w_old is not None:
                 weight.set_data(weight.data() - (lr * lambd) * w_old)
             interrupt.check()
+        clock.tick()
+    clock.close()
     w = weight.data().asnumpy().reshape(-1).astype(np.float64)
     return w, float(net.bias.data().asnumpy().reshape(-1)[0])
 
@@ -168,6 +171,8 @@ def measure(spec: OptimizerSpec, config: Config, lambd: float) -> AtlasEntry:
     for mode in MODES:
         try:
             runs[mode] = train_with(spec, config, lambd, mode)[0]
+        except limits.OverBudget:
+            raise
         except Exception as err:  # noqa: BLE001  (MXNet raises many kinds; each is recorded)
             runs[mode], errors[mode] = None, one_line(err)
     d_c = distance(runs["wd"], runs["penalty"])
@@ -211,6 +216,8 @@ def _scaled_check(spec: OptimizerSpec, config: Config, lambd: float, runs: Dict[
     """Does wd = lr * lambd reproduce the decoupled reference (a decay not scaled by lr)?"""
     try:
         w_scaled = train_with(spec, config, lambd, "wd", wd=config.lr * lambd)[0]
+    except limits.OverBudget:
+        raise
     except Exception:  # noqa: BLE001
         return ""
     d = distance(w_scaled, runs["decoupled"])
@@ -225,6 +232,8 @@ def _wd_mult_honoured(spec: OptimizerSpec, config: Config, lambd: float, w_none:
     """wd = lambd with wd_mult = 0 on every parameter equals the run without decay (bitwise or 1e-7)?"""
     try:
         w = train_with(spec, config, lambd, "wd", wd_mult_zero=True)[0]
+    except limits.OverBudget:
+        raise
     except Exception:  # noqa: BLE001
         return None
     return distance(w, w_none) <= 1e-7
@@ -233,6 +242,8 @@ def _wd_mult_honoured(spec: OptimizerSpec, config: Config, lambd: float, w_none:
 def _float64(spec: OptimizerSpec, config: Config, lambd: float) -> str:
     try:
         w = train_with(spec, config.replace(dtype="float64", num_epochs=1), lambd, "wd")[0]
+    except limits.OverBudget:
+        raise
     except Exception as err:  # noqa: BLE001
         return f"no: {one_line(err)}"
     return "yes" if np.all(np.isfinite(w)) else "runs, but the weights are not finite"
@@ -327,6 +338,7 @@ def atlas(optimizers: Optional[Sequence[str]] = None, config: Optional[Config] =
     if lambd <= 0:
         raise ValueError(f"lambd must be > 0 for the atlas (the decay must act), got {lambd!r}")
     specs = atlas_specs(optimizers)
+    limits.check_size(config)
     start = time.perf_counter()
     entries = []
     bar = None

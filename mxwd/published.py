@@ -1,7 +1,7 @@
 """The numbers the book printed (shared/reference/book-versions.md), for checking a reproduction."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -80,15 +80,31 @@ class Check:
 
 @dataclass(frozen=True)
 class PublishedCheck:
+    """Where each number a book version printed falls among seeded runs of its settings."""
+
     preset: str
     seeds: Tuple[int, ...]
     checks: Tuple[Check, ...]
     note: str
+    differences: Dict[str, Tuple[Any, Any]] = field(default_factory=dict)  # field: (ours, the book's)
+
+    @property
+    def settings_match(self) -> bool:
+        """The runs used the book's settings (the seed and the lambdas aside)."""
+        return not self.differences
+
+    def settings_line(self) -> str:
+        if self.settings_match:
+            return f"settings: the book's ({self.preset})"
+        diffs = ", ".join(f"{k} {ours!r} (book: {book!r})" for k, (ours, book) in self.differences.items())
+        return (f"NOT the book's settings: {diffs}; the verdicts place the book's numbers among runs "
+                "of other settings")
 
     def table(self) -> str:
         lines = [
             f"{self.preset}: published numbers among {len(self.seeds)} seeded runs "
             f"(seeds {self.seeds[0]}..{self.seeds[-1]})",
+            self.settings_line(),
             f"{'quantity':<34} {'published':>10} {'runs median':>12} {'central 95% of runs':>23} "
             f"{'percentile':>10}  verdict",
         ]
@@ -96,6 +112,8 @@ class PublishedCheck:
             d = c.to_dict()
             span = f"[{d['runs_2.5%']:.4g}, {d['runs_97.5%']:.4g}]"
             verdict = "inside the central 95%" if c.inside else "OUTSIDE the central 95%"
+            if not self.settings_match:
+                verdict += " (not the book's settings)"
             lines.append(
                 f"{c.quantity:<34} {c.published:>10.4g} {d['runs_median']:>12.4g} {span:>23} "
                 f"{c.percentile:>9.1f}%  {verdict}"
@@ -109,6 +127,8 @@ class PublishedCheck:
 
     def to_dict(self) -> Dict[str, Any]:
         return {"preset": self.preset, "seeds": list(self.seeds), "note": self.note,
+                "settings_match": self.settings_match,
+                "differences": {k: {"ours": a, "book": b} for k, (a, b) in self.differences.items()},
                 "checks": [c.to_dict() for c in self.checks]}
 
     def __str__(self) -> str:
@@ -131,8 +151,13 @@ def check_published(preset_name: str, seeds: Any, config: Optional[Any] = None) 
             f"preset {preset_name!r} has no published numbers to check; "
             f"allowed: {', '.join(PRESETS_WITH_NUMBERS)}"
         )
-    config = config or preset(preset_name)
+    book = preset(preset_name)
+    config = config or book
     seeds = as_seeds(seeds, config.seed)
+    # the settings that change the runs, beside the book's (seed and lambdas are the check's own)
+    ignored = {"seed", "lambdas", "hybridize", "bias_exclusion"}
+    differences = {f: (getattr(config, f), getattr(book, f)) for f in config.to_dict()
+                   if f not in ignored and getattr(config, f) != getattr(book, f)}
     # the lambdas the book printed numbers for, whatever --lambdas says
     if preset_name == "gluonbook-2018":
         lambdas = tuple(sorted(GLUONBOOK_2018))
@@ -142,7 +167,7 @@ def check_published(preset_name: str, seeds: Any, config: Optional[Any] = None) 
     at = {lambd: j for j, lambd in enumerate(lambdas)}
     if preset_name == "gluonbook-2018":
         checks = _gluonbook_checks(result, at)
-        return PublishedCheck(preset_name, seeds, checks, note=_ratio_note(config, checks[-1]))
+        return PublishedCheck(preset_name, seeds, checks, note=_ratio_note(config, checks[-1]), differences=differences)
     # Gluon's wd decays every step by lr*lambd; the source's penalty decays a partial last
     # batch of a summed loss by less (see mxwd.comparison). Where that differs, the Gluon
     # numbers get their own sweep with Gluon's semantics.
@@ -160,7 +185,7 @@ def check_published(preset_name: str, seeds: Any, config: Optional[Any] = None) 
             f"batch_size {config.batch_size} leaves a partial last batch of {config.partial_batch} rows, where the "
             f"source's penalty decays less than Gluon's wd, so the Gluon numbers are placed among sweep models with "
             f"per-step decay: {checked}those models (max |dw| {verified:.2g}).")
-    return PublishedCheck(preset_name, seeds, checks, note=note)
+    return PublishedCheck(preset_name, seeds, checks, note=note, differences=differences)
 
 
 def _gluonbook_checks(result, at) -> Tuple[Check, ...]:

@@ -41,7 +41,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mxwd import interrupt
+from mxwd import interrupt, limits
 from mxwd._mx import nd
 from mxwd.config import DEFAULT_N_VALID, Config, check_int, check_lambd, resolve
 from mxwd.data import Dataset, batch_orders, make_data
@@ -247,18 +247,15 @@ def train_grid(config: Config, lambdas: Sequence[float], seeds: Sequence[int], n
     if max_models_per_chunk is None:
         max_models_per_chunk = MAX_MODELS_PER_CHUNK_EXACT if exact else MAX_MODELS_PER_CHUNK
     per_chunk = max(1, max_models_per_chunk // len(lambdas))
+    # a chunk stacks its seeds' data in one tensor: keep it under MXNet's 2^31 elements
+    per_chunk = max(1, min(per_chunk, limits.MAX_ELEMENTS // ((config.n_train + config.n_test) * config.num_inputs)))
     chunks = [list(seeds[i : i + per_chunk]) for i in range(0, len(seeds), per_chunk)]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        total, unit = (len(seeds), "seed") if exact else (len(chunks) * config.num_epochs, "epoch")
-        bar = tqdm(total=total, desc=f"sweep {unit}s", unit=unit, leave=False)
+    units = len(seeds) if exact else len(chunks) * config.num_epochs  # what the engines tick
+    clock = limits.Clock(units, "sweep", show=progress)
     try:
-        grids = [train_chunk(config, lambdas, chunk, n_fit, bar.update if bar else None) for chunk in chunks]
+        grids = [train_chunk(config, lambdas, chunk, n_fit, clock.tick) for chunk in chunks]
     finally:
-        if bar:
-            bar.close()
+        clock.close()
     cat = lambda name: None if getattr(grids[0], name) is None else np.concatenate([getattr(g, name) for g in grids])
     return Grid(**{name: cat(name) for name in ("train_ls", "test_ls", "valid_ls", "w", "b", "diverged")})
 
@@ -480,6 +477,7 @@ def sweep(
             f"n_valid={n_valid} leaves {config.n_train - n_valid} training examples, fewer than "
             f"batch_size={config.batch_size}; allowed: 0 <= n_valid <= n_train - batch_size"
         )
+    limits.check_size(config, seeds=len(seeds), lambdas=len(lambdas))
     grid = train_grid(config, lambdas, seeds, progress=progress, exact=exact)
     validation = (train_grid(config, lambdas, seeds, config.n_train - n_valid, progress=progress, exact=exact)
                   if n_valid else None)

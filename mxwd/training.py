@@ -13,9 +13,9 @@ from typing import List, Protocol, Tuple
 import numpy as np
 
 from mxwd._mx import nd
-from mxwd import interrupt
+from mxwd import interrupt, limits
 from mxwd.config import Config
-from mxwd.data import Dataset, batch_orders, data_iter
+from mxwd.data import Dataset, data_iter, epoch_orders
 from mxwd.results import FitResult
 
 
@@ -38,9 +38,17 @@ def train(model: Model, data: Dataset, config: Config, lambd: float, path: str) 
     bound in the directions the data do not touch.
     """
     check_stable(config.lr, lambd)
+    clock = limits.Clock(config.num_epochs, f"{path} lambd={lambd:g}")
+    try:
+        return _train(model, data, config, lambd, path, clock)
+    finally:
+        clock.close()
+
+
+def _train(model: Model, data: Dataset, config: Config, lambd: float, path: str, clock: "limits.Clock") -> FitResult:
     train_ls: List[float] = []
     test_ls: List[float] = []
-    for epoch, order in enumerate(batch_orders(config), start=1):
+    for epoch, order in enumerate(epoch_orders(config), start=1):
         start = [p.copy() for p in model.get_params()]
         for X, y in data_iter(config.batch_size, data.train_features, data.train_labels, order):
             model.step(X, y)
@@ -50,6 +58,7 @@ def train(model: Model, data: Dataset, config: Config, lambd: float, path: str) 
         if not (math.isfinite(train_ls[-1]) and math.isfinite(test_ls[-1])):
             model.set_params(*start)
             raise _divergence(model, data, config, lambd, epoch, order)
+        clock.tick()
     w, b = model.get_params()
     return FitResult(
         path=path,

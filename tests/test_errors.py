@@ -246,3 +246,36 @@ def test_results_get_the_permissions_of_the_users_umask(tmp_path, umask, file_mo
     assert stat.S_IMODE(out.stat().st_mode) == dir_mode
     for f in out.iterdir():
         assert stat.S_IMODE(f.stat().st_mode) == file_mode, f.name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv, words", [
+    (["reproduce", "--num-inputs", "100000000"], ["num_inputs = 100000000", "2^31 - 1", "reduce n_train, n_test or num_inputs"]),
+    (["reproduce", "--n-test", "1000000000"], ["n_train + n_test = 1000000020", "2^31 - 1"]),
+    (["reproduce", "--num-epochs", "99999999999999999999"], ["needs about", "of memory", "available"]),
+    (["reproduce", "--num-epochs", "3000000"], ["would take about", "hours", "--yes"]),
+    (["sweep", "--seeds", "100000000"], ["needs about", "100000000 seed(s)"]),
+    (["atlas", "--num-epochs", "100000000"], ["atlas sgd would take about", "--yes"]),
+])
+def test_cli_failures_are_one_line_exit_2_and_write_nothing(cli, tmp_path, argv, words):
+    out = tmp_path / "out"
+    proc = cli(*argv, "--out", out, "--quiet", timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("mxwd: error: ")
+    for word in words:
+        assert word in proc.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_an_internal_failure_is_one_line_with_a_hint_and_exit_1(capsys, tmp_path, monkeypatch):
+    from mxwd import cli as cli_module
+
+    def broken(args):
+        raise RuntimeError("something MXNet did\nwith a second line")
+
+    monkeypatch.setitem(cli_module.COMMANDS, "compare", broken)
+    monkeypatch.delenv("MXWD_DEBUG", raising=False)
+    assert main(["compare", "--out", str(tmp_path / "c")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: RuntimeError" not in err
+    assert err.startswith("mxwd: internal error: something MXNet did with a second line") and "MXWD_DEBUG=1" in err

@@ -97,3 +97,17 @@ def test_d2lzh_with_a_partial_last_batch_places_gluon_numbers_among_per_step_mod
     gluon3 = next(c for c in check.checks if c.quantity == "||w||, gluon, lambd=3")
     assert not np.allclose(scratch3.runs, gluon3.runs)  # per-step decay shrinks w more
     assert np.all(gluon3.runs < scratch3.runs)
+
+
+def test_the_published_check_says_when_the_settings_are_not_the_books():
+    from mxwd.config import preset
+    from mxwd.published import check_published
+
+    same = check_published("gluonbook-2018", 3, preset("gluonbook-2018").replace(seed=4, hybridize=True))
+    assert same.settings_match and "settings: the book's" in same.table() and same.seeds == (4, 5, 6)
+    other = check_published("gluonbook-2018", 3, preset("gluonbook-2018").replace(batch_size=3))
+    assert not other.settings_match and other.differences == {"batch_size": (3, 1)}
+    assert "NOT the book's settings: batch_size 3 (book: 1)" in other.table()
+    assert other.table().count("(not the book's settings)") == len(other.checks)
+    payload = other.to_dict()
+    assert payload["settings_match"] is False and payload["differences"] == {"batch_size": {"ours": 3, "book": 1}}
