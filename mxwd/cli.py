@@ -52,8 +52,24 @@ def _config_help() -> Dict[str, str]:
     return help_text
 
 
-def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("experiment settings (Config fields; default: the preset's)")
+# Config fields a command does not use are not offered by it.
+NOT_USED = {
+    "reproduce": set(),
+    "compare": set(),
+    "sweep": {"bias_exclusion", "hybridize", "clip_gradient"},  # the sweep trains the scratch path, unclipped
+    "atlas": {"bias_exclusion", "hybridize", "clip_gradient", "partial_batch_penalty"},
+}
+LAMBDAS_HELP = {
+    "reproduce": "penalty strengths to run on both paths",
+    "compare": "penalty strengths to compare (lambd = wd)",
+    "sweep": "penalty strengths (default: 50 log-spaced from 1e-3 to 10^2.5 = 316, not the preset's)",
+    "atlas": "the atlas measures at the largest of these (lambd = wd)",
+}
+
+
+def _add_config_options(parser: argparse.ArgumentParser, command: str) -> None:
+    group = parser.add_argument_group(
+        f"experiment settings (Config fields; defaults are the {DEFAULT_PRESET} preset's, or --preset's)")
     group.add_argument(
         "--preset",
         default=None,
@@ -61,10 +77,17 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         help=f"book version whose settings to start from: {', '.join(PRESETS)} (default {DEFAULT_PRESET})",
     )
     help_text = _config_help()
+    help_text["lambdas"] = LAMBDAS_HELP[command]
     for field in dataclasses.fields(Config):
+        if field.name in NOT_USED[command]:
+            continue
         flag = "--" + field.name.replace("_", "-")
-        kwargs: Dict[str, Any] = {"dest": field.name, "default": None, "help": help_text.get(field.name)}
         default = field.default
+        shown = " ".join(f"{v:g}" for v in default) if isinstance(default, tuple) else default
+        text = help_text.get(field.name, "")
+        if not (command == "sweep" and field.name == "lambdas"):
+            text += f" (default {shown})"
+        kwargs: Dict[str, Any] = {"dest": field.name, "default": None, "help": text}
         if isinstance(default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction
         elif isinstance(default, tuple):
@@ -100,16 +123,21 @@ def build_parser() -> Parser:
                      help="also run N seeded reproductions (from --seed on) and place the book's "
                           "published numbers among them (presets gluonbook-2018, d2lzh-2019)")
     cmp_ = sub.add_parser("compare", help="scratch L2 penalty vs Gluon's built-in wd, paired")
-    swp = sub.add_parser("sweep", help="train many (lambd, seed) models at once: regularization path, validation")
+    swp = sub.add_parser("sweep", help="train many (lambd, seed) models at once: regularization path, validation",
+                         description="Train every (lambd, seed) model of the from-scratch path at once and print, "
+                                     "per lambd, the medians across seeds of the final train and test loss and "
+                                     "||w||, with the 10th and 90th percentiles of the test loss.")
     swp.add_argument("--seeds", type=int, default=20, metavar="N",
                      help="number of seeds, from --seed on (default 20)")
     swp.add_argument("--n-valid", type=int, default=DEFAULT_N_VALID, metavar="N",
                      help=f"training examples held out to choose lambd by validation; 0 for none (default {DEFAULT_N_VALID})")
     atl = sub.add_parser("atlas", help="what wd does in every MXNet optimizer: coupled, decoupled or other, measured")
+    from mxwd.optimizers import BY_NAME  # a table; MXNet is imported only when an optimizer is made
+
     atl.add_argument("--optimizers", nargs="+", default=None, metavar="NAME",
-                     help="optimizers to measure (default: all of them, the names of mxwd.optimizers.OPTIMIZERS)")
+                     help=f"optimizers to measure (default: all): {', '.join(BY_NAME)}")
     for p, name in ((rep, "reproduce"), (cmp_, "compare"), (swp, "sweep"), (atl, "atlas")):
-        _add_config_options(p)
+        _add_config_options(p, name)
         _add_output_options(p, name)
     return parser
 
@@ -122,7 +150,7 @@ def config_from_args(args: argparse.Namespace, base: Optional[Config] = None) ->
         base = preset(args.preset or DEFAULT_PRESET)
     elif args.preset is not None:
         raise ValueError("--preset and --from cannot be combined: the results file names its settings")
-    changes = {name: getattr(args, name) for name in field_names() if getattr(args, name) is not None}
+    changes = {name: getattr(args, name, None) for name in field_names() if getattr(args, name, None) is not None}
     return base.replace(**changes)
 
 
