@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 import numpy as np
 
 CONTRIB_ADAMW = "adamw_update"  # the contrib operator, wrapped as an Optimizer by mxwd
+MXWD_OPTIMIZERS = ("adamw", "sgdw")  # registered by mxwd.optim
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class OptimizerSpec:
 
         if self.mxnet == CONTRIB_ADAMW:
             return _contrib_adamw_class()(learning_rate=lr, wd=wd, **self.hyperparameters)
+        if self.mxnet in MXWD_OPTIMIZERS:
+            import mxwd.optim  # noqa: F401  (registers adamw and sgdw)
         return mx.optimizer.create(self.mxnet, learning_rate=lr, wd=wd, **self.hyperparameters)
 
 
@@ -191,6 +194,35 @@ class ContribAdamWRef(Reference):
         return w - eta * (lr * self.m / (np.sqrt(self.v) + eps) + wd * w)
 
 
+class AdamWRef(Reference):
+    """torch.optim.AdamW / optax.adamw: w <- w - lr wd w; Adam moments of gs;
+    w <- w - lr m_hat / (sqrt(v_hat) + eps)."""
+
+    def init(self, w):
+        self.m, self.v = np.zeros_like(w), np.zeros_like(w)
+
+    def step(self, w, gs, lr, wd):
+        b1, b2, eps = self.hp.get("beta1", 0.9), self.hp.get("beta2", 0.999), self.hp.get("epsilon", 1e-8)
+        self.t += 1
+        w = w - lr * wd * w
+        self.m = b1 * self.m + (1 - b1) * gs
+        self.v = b2 * self.v + (1 - b2) * gs * gs
+        m_hat, v_hat = self.m / (1 - b1**self.t), self.v / (1 - b2**self.t)
+        return w - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+class SGDWRef(Reference):
+    """Momentum SGD with decoupled decay: w <- w - lr wd w; v <- m v - lr gs; w <- w + v."""
+
+    def init(self, w):
+        self.v = np.zeros_like(w)
+
+    def step(self, w, gs, lr, wd):
+        w = w - lr * wd * w
+        self.v = self.hp.get("momentum", 0.0) * self.v - lr * gs
+        return w + self.v
+
+
 def _contrib_adamw_class():
     """An Optimizer around `nd.contrib.adamw_update` (not registered: it is not MXNet's)."""
     global _ContribAdamW
@@ -288,6 +320,14 @@ OPTIMIZERS: Tuple[OptimizerSpec, ...] = (
                   wd_note="decoupled, but the decay is eta wd w per step, not lr wd w: pass wd = lr * lambd for Loshchilov & Hutter's lr-scaled decay"),
 )
 
+OPTIMIZERS += (
+    OptimizerSpec("adamw", "adamw", "w <- w - lr wd w; m, v <- Adam moments of clip(s g); w <- w - lr m_hat/(sqrt(v_hat)+eps)",
+                  "s*g, then clip; wd*w is subtracted first, scaled by lr (mxwd.optim, torch's AdamW)",
+                  reference=AdamWRef),
+    OptimizerSpec("sgdw", "sgdw", "w <- w - lr wd w; v <- m v - lr clip(s g); w <- w + v",
+                  "s*g, then clip; wd*w is subtracted first, scaled by lr (mxwd.optim)", MOMENTUM, reference=SGDWRef),
+)
+
 BY_NAME: Dict[str, OptimizerSpec] = {spec.name: spec for spec in OPTIMIZERS}
 
 
@@ -299,7 +339,9 @@ def spec(name: str) -> OptimizerSpec:
 
 
 def registered_names() -> Tuple[str, ...]:
-    """MXNet's registered optimizer names, without its 'test' optimizer."""
+    """MXNet's own registered optimizer names, without its 'test' optimizer (and without mxwd's)."""
     from mxwd._mx import mx
 
-    return tuple(sorted(n for n in mx.optimizer.Optimizer.opt_registry if n != "test"))
+    registry = mx.optimizer.Optimizer.opt_registry
+    return tuple(sorted(n for n, cls in registry.items()
+                        if n != "test" and not cls.__module__.startswith("mxwd")))

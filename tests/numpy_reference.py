@@ -16,11 +16,12 @@ def chapter_arrays(config: Config):
     return (data.train_features.asnumpy(), data.train_labels.asnumpy().reshape(-1), w0)
 
 
-def run(reference, hp, config: Config, lambd: float, mode: str, dtype=np.float64, wd=None):
+def run(reference, hp, config: Config, lambd: float, mode: str, dtype=np.float64, wd=None, lr_schedule=None):
     """Final w of the chapter's model trained with `reference` (an optimizers.Reference class).
 
     mode: "penalty" (gradient + lambd w, wd = 0), "wd" (wd = lambd), "decoupled"
     (wd = 0, then w <- w - lr lambd w_old), "none". The bias is never decayed.
+    lr_schedule(t) gives the learning rate of step t = 1, 2, ... (default: config.lr).
     """
     X, y, w0 = chapter_arrays(config)
     X, y = X.astype(dtype), y.astype(dtype)
@@ -30,8 +31,12 @@ def run(reference, hp, config: Config, lambd: float, mode: str, dtype=np.float64
     opt_w, opt_b = reference(w, **hp), reference(np.zeros(1, dtype), **hp)
     B, lr = config.batch_size, config.lr
     divisor = B if config.loss_reduction == "sum" else 1
+    t = 0
     for order in batch_orders(config):
         for i in range(0, config.n_train, B):
+            t += 1
+            if lr_schedule is not None:
+                lr = lr_schedule(t)
             rows = order[i : i + B]
             r = X[rows] @ w + b - y[rows]
             if config.loss_reduction == "mean":
