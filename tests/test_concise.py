@@ -233,7 +233,7 @@ def test_mxwd_compare_shows_agreement_at_the_sources_settings(cli, tmp_path):
     assert [c["lambd"] for c in payload["comparisons"]] == [0.0, 5.0]
     assert all(c["agree"] and c["max_dw"] <= 1e-5 for c in payload["comparisons"])
     assert sorted(p.name for p in (tmp_path / "cmp").iterdir()) == [
-        "compare.json", "compare_lambd0.png", "compare_lambd0.svg", "compare_lambd5.png", "compare_lambd5.svg"]
+        "compare.json", "compare_lambd0.png", "compare_lambd5.png"]
 
 
 def test_the_decay_policy_is_described():
