@@ -129,6 +129,14 @@ def build_parser() -> Parser:
                                      "||w||, with the 10th and 90th percentiles of the test loss.")
     swp.add_argument("--seeds", type=int, default=20, metavar="N",
                      help="number of seeds, from --seed on (default 20)")
+    swp.add_argument("--optimizer", nargs="+", default=["sgd"], metavar="NAME",
+                     help="update rules to sweep, each over --lrs x --lambdas: sgd (the chapter's), adam "
+                          "(MXNet's, wd coupled: Adam + L2), adamw, sgdw (mxwd.optim, decoupled) (default sgd)")
+    swp.add_argument("--lrs", nargs="+", type=float, default=None, metavar="LR",
+                     help="learning rates to sweep (default: --lr alone)")
+    for name, text in (("beta1", "Adam family: beta1 (default 0.9)"), ("beta2", "Adam family: beta2 (default 0.999)"),
+                       ("epsilon", "Adam family: epsilon (default 1e-8)"), ("momentum", "sgdw: momentum (default 0.5)")):
+        swp.add_argument(f"--{name}", type=float, default=None, metavar="X", help=text)
     swp.add_argument("--n-valid", type=int, default=DEFAULT_N_VALID, metavar="N",
                      help=f"training examples held out to choose lambd by validation; 0 for none (default {DEFAULT_N_VALID})")
     atl = sub.add_parser("atlas", help="what wd does in every MXNet optimizer: coupled, decoupled or other, measured")
@@ -329,16 +337,56 @@ def _sweep(args: argparse.Namespace) -> int:
         from mxwd import plot
         from mxwd.sweeps import sweep
 
-        _say(args, f"mxwd sweep: {len(config.lambdas)} lambdas x {n_seeds} seeds; writing {args.out}")
-        result = sweep(config.lambdas, n_seeds, config, n_valid=args.n_valid, progress=not args.quiet)
-        figures = [save_figure(plot.regularization_path(result), tmp / "regularization_path"),
-                   save_figure(plot.weight_norm_path(result), tmp / "weight_norm")]
-        write_csv(tmp / "sweep.csv", result.rows())
-        write_json(tmp / "sweep.json", {
-            "command": "sweep", "config": config.to_dict(), "versions": versions(), **result.to_dict()})
-    print(result.table())
+        optimizers = list(dict.fromkeys(args.optimizer))
+        multi = args.lrs is not None or optimizers != ["sgd"]
+        _say(args, f"mxwd sweep: {', '.join(optimizers)}: {len(args.lrs or [config.lr])} lrs x "
+                   f"{len(config.lambdas)} lambdas x {n_seeds} seeds; writing {args.out}")
+        results = []
+        for name in optimizers:
+            overrides = {k: getattr(args, k) for k in ("beta1", "beta2", "epsilon", "momentum")
+                         if getattr(args, k) is not None and (name in ("adam", "adamw") or k == "momentum")}
+            if name != "sgdw":
+                overrides.pop("momentum", None)
+            results.append(sweep(config.lambdas, n_seeds, config, n_valid=args.n_valid, progress=not args.quiet,
+                                 optimizer=name, lrs=args.lrs if multi else None, hyperparameters=overrides))
+        figures = []
+        if len(results) == 1 and not multi:
+            figures += [save_figure(plot.regularization_path(results[0]), tmp / "regularization_path"),
+                        save_figure(plot.weight_norm_path(results[0]), tmp / "weight_norm")]
+        else:
+            figures += [save_figure(plot.optimizer_heatmaps(results), tmp / "heatmap"),
+                        save_figure(plot.optimizer_paths(results), tmp / "optimizer_paths")]
+        write_csv(tmp / "sweep.csv", [row for r in results for row in r.rows()])
+        write_json(tmp / "sweep.json", {"command": "sweep", "config": config.to_dict(), "versions": versions(),
+                                        **(results[0].to_dict() if len(results) == 1 else
+                                           {"sweeps": [r.to_dict() for r in results]})})
+    print("\n\n".join(r.table() for r in results))
+    if len(results) > 1 or multi:
+        print()
+        print(optimizer_summary(results))
     print(f"wrote {args.out}/sweep.json, sweep.csv and {_figure_names(figures)}")
     return 0
+
+
+def optimizer_summary(results) -> str:
+    """Per optimizer: the best median test loss (at which lr and lambd) and the best lambd at each lr."""
+    import numpy as np
+
+    lines = ["best median final test loss per optimizer, and the best lambd at each lr:"]
+    for r in results:
+        grid = r.by_lr(r.band("final_test_ls").median)
+        if not np.isfinite(grid).any():
+            lines.append(f"  {r.optimizer}: every model diverged")
+            continue
+        i, j = np.unravel_index(np.nanargmin(grid), grid.shape)
+        per_lr = []
+        for k, lr in enumerate(r.lrs):
+            row = grid[k]
+            per_lr.append(f"{lr:.2g}: {r.lambdas[int(np.nanargmin(row))]:.3g}" if np.isfinite(row).any()
+                          else f"{lr:.2g}: diverged")
+        lines.append(f"  {r.optimizer:>5}: {grid[i, j]:.4g} at lr {r.lrs[i]:.3g}, lambd {r.lambdas[j]:.3g}; "
+                     f"best lambd by lr: {', '.join(per_lr)}")
+    return "\n".join(lines)
 
 
 COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {

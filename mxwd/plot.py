@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional, Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
@@ -232,4 +233,60 @@ def atlas_distances(atlas: "Atlas", ax=None) -> Figure:
     ax.set_xlabel("max |dw| after training (0 drawn at the left edge; not finite at the right)")
     ax.set_title(f"What wd does in each MXNet optimizer (lambd = {atlas.lambd:g}, lr = {atlas.config.lr:g})")
     ax.legend(fontsize=MIN_FONT, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.6 / len(entries)), ncol=2)
+    return fig
+
+
+def optimizer_heatmaps(results: Sequence["SweepResult"]) -> Figure:
+    """Median final test loss over lr x lambd, one panel per optimizer, one shared (log) color scale."""
+    from matplotlib.colors import LogNorm
+
+    fig = Figure(figsize=(4.6 * len(results) + 1.2, 4.4), layout="constrained")
+    axes = fig.subplots(1, len(results), squeeze=False)[0]
+    grids = [r.by_lr(r.band("final_test_ls").median) for r in results]
+    finite = np.concatenate([g[np.isfinite(g)] for g in grids])
+    # a model that blows up without overflowing has losses of 1e30: above CAP it is drawn red
+    cap = 1e3
+    norm = LogNorm(vmin=finite.min(), vmax=min(finite.max(), cap)) if len(finite) else None
+    cmap = matplotlib.colormaps["viridis"].with_extremes(over="tab:red", bad="white")
+    image = None
+    for ax, r, g in zip(axes, results, grids):
+        image = ax.imshow(g, origin="lower", aspect="auto", cmap=cmap, norm=norm)
+        ax.set_xticks(range(len(r.lambdas)))
+        ax.set_xticklabels([f"{v:.2g}" for v in r.lambdas], rotation=90)
+        ax.set_yticks(range(len(r.lrs)))
+        ax.set_yticklabels([f"{v:.2g}" for v in r.lrs])
+        ax.set_xlabel("lambd (wd)")
+        ax.set_ylabel("lr")
+        best = np.unravel_index(np.nanargmin(g), g.shape) if np.isfinite(g).any() else None
+        if best is not None:
+            ax.scatter([best[1]], [best[0]], marker="*", s=200, color="white", edgecolors="k",
+                       label=f"best {g[best]:.3g}")
+            ax.legend(loc="upper left", fontsize=MIN_FONT)
+        ax.set_title(f"{r.optimizer}: {len(r.seeds)} seeds")
+    if image is not None:
+        fig.colorbar(image, ax=list(axes), extend="max",
+                     label=f"median final test loss (red: above {cap:g}; white: diverged)")
+    fig.suptitle("median test loss over learning rate x weight decay")
+    return fig
+
+
+def optimizer_paths(results: Sequence["SweepResult"]) -> Figure:
+    """Each optimizer's regularization path (median final test loss against lambd) at its best lr."""
+    fig, ax = _figure(None, size=(8.0, 5.0))
+    for k, r in enumerate(results):
+        grid = r.by_lr(r.band("final_test_ls").median)
+        if not np.isfinite(grid).any():
+            continue
+        row = int(np.nanargmin(np.nanmin(np.where(np.isfinite(grid), grid, np.inf), axis=1)))
+        low = r.by_lr(r.band("final_test_ls").low)[row]
+        high = r.by_lr(r.band("final_test_ls").high)[row]
+        lambdas = np.asarray(r.lambdas)
+        ax.plot(lambdas, grid[row], color=f"C{k}", marker="o", markersize=3,
+                label=f"{r.optimizer}, lr = {r.lrs[row]:.2g} (median, 10-90%)")
+        ax.fill_between(lambdas, low, high, color=f"C{k}", alpha=0.15)
+    _log_lambd_axis(ax, np.asarray(results[0].lambdas))
+    ax.set_yscale("log")
+    ax.set_ylabel("final test loss")
+    ax.set_title("regularization paths, each optimizer at its best learning rate")
+    ax.legend(fontsize=MIN_FONT)
     return fig

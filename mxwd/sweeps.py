@@ -34,16 +34,17 @@ training rows and scores the held-out rows, to choose lambd by validation.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 import warnings
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
 from mxwd import interrupt, limits
 from mxwd._mx import nd
-from mxwd.config import DEFAULT_N_VALID, Config, check_int, check_lambd, resolve
+from mxwd.config import DEFAULT_N_VALID, Config, check_float, check_int, check_lambd, resolve
 from mxwd.data import Dataset, batch_orders, make_data
 from mxwd.scratch import init_params
 
@@ -240,10 +241,21 @@ def _train_chunk_fast(config: Config, lambdas: Sequence[float], seeds: Sequence[
 
 
 def train_grid(config: Config, lambdas: Sequence[float], seeds: Sequence[int], n_fit: Optional[int] = None,
-               progress: bool = False, max_models_per_chunk: Optional[int] = None, exact: bool = False) -> Grid:
-    """Train every (seed, lambd) model, a chunk of seeds at a time; concatenate the chunks."""
+               progress: bool = False, max_models_per_chunk: Optional[int] = None, exact: bool = False,
+               optimizer: str = "sgd", lrs: Optional[Sequence[float]] = None, hp: Optional[Mapping[str, Any]] = None
+               ) -> Grid:
+    """Train every (seed, lambd) model (or (seed, lr, lambd) with lrs), a chunk of seeds at a time."""
     n_fit = config.n_train if n_fit is None else n_fit
     train_chunk = _train_chunk_exact if exact else _train_chunk_fast
+    if lrs is not None:
+        from mxwd import optimizer_sweeps
+
+        swept = tuple(lambdas)
+
+        def train_chunk(config, _models, chunk, n_fit, tick):  # noqa: F811
+            return optimizer_sweeps.train_chunk(config, optimizer, hp or {}, lrs, swept, chunk, n_fit, tick)
+
+        lambdas = list(lambdas) * len(lrs)  # the chunking counts models: one per (lr, lambd)
     if max_models_per_chunk is None:
         max_models_per_chunk = MAX_MODELS_PER_CHUNK_EXACT if exact else MAX_MODELS_PER_CHUNK
     per_chunk = max(1, max_models_per_chunk // len(lambdas))
@@ -285,6 +297,18 @@ class SweepResult:
     n_valid: int
     grid: Grid  # models trained on all n_train rows (exactly fit_and_plot's models)
     validation: Optional[Grid]  # models trained on n_train - n_valid rows, scored on the rest
+    optimizer: str = "sgd"  # the update rule (mxwd.optimizer_sweeps.SWEEP_OPTIMIZERS)
+    lrs: Tuple[float, ...] = ()  # learning rates swept; () for config.lr alone
+    hyperparameters: Dict[str, Any] = dataclasses.field(default_factory=dict)  # the optimizer's, beyond lr and wd
+
+    @property
+    def pairs(self) -> List[Tuple[float, float]]:
+        """(lr, lambd) of each model column of the grid, lr major: the grid's second axis."""
+        return [(lr, lam) for lr in (self.lrs or (self.config.lr,)) for lam in self.lambdas]
+
+    def by_lr(self, values: np.ndarray) -> np.ndarray:
+        """Per-pair values (..., len(pairs)) reshaped to (..., len(lrs), len(lambdas))."""
+        return values.reshape(values.shape[:-1] + (len(self.lrs or (1,)), len(self.lambdas)))
 
     def _masked(self, values: np.ndarray, grid: Optional[Grid] = None) -> np.ndarray:
         grid = grid or self.grid
@@ -328,16 +352,21 @@ class SweepResult:
             return None
         i_val, i_opt = int(np.nanargmin(valid)), int(np.nanargmin(test))
         per_seed = self._per_seed_regret()
+        pairs = self.pairs
+        lam_edges = (min(self.lambdas), max(self.lambdas))
+        lr_edges = (min(self.lrs), max(self.lrs)) if len(self.lrs) > 1 else ()
         return {
-            "validated_lambd": self.lambdas[i_val],
-            "test_optimal_lambd": self.lambdas[i_opt],
+            "validated_lambd": pairs[i_val][1],
+            "test_optimal_lambd": pairs[i_opt][1],
+            "validated_lr": pairs[i_val][0],
+            "test_optimal_lr": pairs[i_opt][0],
             "median_final_test_ls_at_validated": float(test[i_val]),
             "median_final_test_ls_at_optimal": float(test[i_opt]),
             "excess_final_test_ls": float(test[i_val] / test[i_opt] - 1),
             "per_seed_excess_median": float(np.nanmedian(per_seed)),
             "per_seed_excess_p90": float(np.nanpercentile(per_seed, 90)),
-            # the grid may be too narrow: the best lambd lies on its smallest or largest value
-            "at_grid_edge": i_val in (int(np.argmin(self.lambdas)), int(np.argmax(self.lambdas))),
+            # the grid may be too narrow: the best lambd (or lr) lies on its smallest or largest value
+            "at_grid_edge": pairs[i_val][1] in lam_edges or pairs[i_val][0] in lr_edges,
         }
 
     def _per_seed_regret(self) -> np.ndarray:
@@ -355,9 +384,11 @@ class SweepResult:
         """One row per (lambd, seed): final losses, ||w||, b, diverged (the CSV's rows)."""
         rows = []
         w_norm = self.grid.w_norm  # computed once, not per row
-        for j, lambd in enumerate(self.lambdas):
+        for j, (lr, lambd) in enumerate(self.pairs):
             for s, seed in enumerate(self.seeds):
                 row = {
+                    "optimizer": self.optimizer,
+                    "lr": lr,
                     "lambd": lambd,
                     "seed": seed,
                     "final_train_ls": _num(self.grid.train_ls[s, j, -1]),
@@ -376,24 +407,30 @@ class SweepResult:
         """Medians across seeds per lambd, and the validation answer."""
         tr, (te, te10, te90), wn = self.band("final_train_ls").median, self.band("final_test_ls"), self.band("w_norm").median
         n_div = self.grid.diverged.sum(axis=0)
+        multi = len(self.lrs) > 1
+        head = f"{'lr':>9} " if multi else ""
         lines = [
-            f"sweep: {len(self.lambdas)} lambdas x {len(self.seeds)} seeds = "
-            f"{len(self.lambdas) * len(self.seeds)} models (seeds {self.seeds[0]}..{self.seeds[-1]})",
+            f"sweep ({self.optimizer}{', ' + str(len(self.lrs)) + ' lrs' if multi else ''}): "
+            f"{len(self.lambdas)} lambdas x {len(self.seeds)} seeds = "
+            f"{len(self.pairs) * len(self.seeds)} models (seeds {self.seeds[0]}..{self.seeds[-1]})",
             f"medians across seeds, per lambd, after the last epoch ({len(self.seeds)} seeds):",
-            f"{'lambd':>9} {'train':>10} {'test':>10} {'test 10%':>10} {'test 90%':>10} {'||w||':>9} {'diverged':>8}",
+            f"{head}{'lambd':>9} {'train':>10} {'test':>10} {'test 10%':>10} {'test 90%':>10} {'||w||':>9} {'diverged':>8}",
         ]
-        for j, lambd in enumerate(self.lambdas):
+        for j, (lr, lambd) in enumerate(self.pairs):
+            lr_col = f"{lr:>9.4g} " if multi else ""
             lines.append(
-                f"{lambd:>9.4g} {tr[j]:>10.4g} {te[j]:>10.4g} {te10[j]:>10.4g} {te90[j]:>10.4g} "
+                f"{lr_col}{lambd:>9.4g} {tr[j]:>10.4g} {te[j]:>10.4g} {te10[j]:>10.4g} {te90[j]:>10.4g} "
                 f"{wn[j]:>9.4g} {int(n_div[j]):>8d}"
             )
         sel = self.selection()
         if sel:
+            at_lr = f" at lr {sel['validated_lr']:.4g}" if multi else ""
+            at_opt_lr = f" at lr {sel['test_optimal_lr']:.4g}" if multi else ""
             lines.append(
                 f"validation ({self.n_valid} of {self.config.n_train} training examples held out): "
-                f"validated lambd = {sel['validated_lambd']:.4g} (median test loss "
+                f"validated lambd = {sel['validated_lambd']:.4g}{at_lr} (median test loss "
                 f"{sel['median_final_test_ls_at_validated']:.4g}); test-optimal lambd = "
-                f"{sel['test_optimal_lambd']:.4g} (median test loss {sel['median_final_test_ls_at_optimal']:.4g})"
+                f"{sel['test_optimal_lambd']:.4g}{at_opt_lr} (median test loss {sel['median_final_test_ls_at_optimal']:.4g})"
             )
             lines.append(
                 f"is the validated lambd really optimal? its median test loss is "
@@ -414,6 +451,9 @@ class SweepResult:
 
     def to_dict(self) -> Dict[str, Any]:
         return {
+            "optimizer": self.optimizer,
+            "hyperparameters": self.hyperparameters,
+            "lrs": list(self.lrs or (self.config.lr,)),
             "lambdas": list(self.lambdas),
             "seeds": list(self.seeds),
             "n_valid": self.n_valid,
@@ -453,6 +493,9 @@ def sweep(
     n_valid: int = DEFAULT_N_VALID,
     progress: bool = False,
     exact: bool = False,
+    optimizer: str = "sgd",
+    lrs: Optional[Sequence[float]] = None,
+    hyperparameters: Optional[Mapping[str, Any]] = None,
 ) -> SweepResult:
     """Train the from-scratch model for every (lambd, seed) at once.
 
@@ -462,6 +505,10 @@ def sweep(
     n_train - n_valid training rows and scores the other n_valid, to select lambd; 0 for none.
     exact: train each model with fit_and_plot's own loop (bitwise, about 100 ms a model)
     instead of the fast engine (see the module docstring).
+    optimizer ("sgd", "adam", "adamw", "sgdw") and lrs (default: config.lr alone): train
+    one model per (lr, lambd) pair with that optimizer's update, as gluon.Trainer does
+    (see mxwd.optimizer_sweeps); hyperparameters overrides the optimizer's (beta1, beta2,
+    epsilon; momentum). The result's grid then has one column per (lr, lambd) pair.
     """
     config = resolve(config, None)
     lambdas = tuple(check_lambd(v, "lambdas") for v in (DEFAULT_GRID if lambdas is None else lambdas))
@@ -477,8 +524,22 @@ def sweep(
             f"n_valid={n_valid} leaves {config.n_train - n_valid} training examples, fewer than "
             f"batch_size={config.batch_size}; allowed: 0 <= n_valid <= n_train - batch_size"
         )
-    limits.check_size(config, seeds=len(seeds), lambdas=len(lambdas))
-    grid = train_grid(config, lambdas, seeds, progress=progress, exact=exact)
-    validation = (train_grid(config, lambdas, seeds, config.n_train - n_valid, progress=progress, exact=exact)
-                  if n_valid else None)
-    return SweepResult(config, lambdas, seeds, n_valid, grid, validation)
+    if optimizer == "sgd" and lrs is None:  # the chapter's experiment: the fast (or exact) engine
+        limits.check_size(config, seeds=len(seeds), lambdas=len(lambdas))
+        grid = train_grid(config, lambdas, seeds, progress=progress, exact=exact)
+        validation = (train_grid(config, lambdas, seeds, config.n_train - n_valid, progress=progress, exact=exact)
+                      if n_valid else None)
+        return SweepResult(config, lambdas, seeds, n_valid, grid, validation)
+    from mxwd.optimizer_sweeps import hyperparameters as optimizer_hyperparameters
+
+    hp = optimizer_hyperparameters(optimizer, hyperparameters)
+    if exact:
+        raise ValueError("exact=True is for the plain SGD sweep; allowed with optimizer='sgd' and no lrs")
+    lrs = tuple(check_float(v, "lrs", minimum=0.0, strict=True) for v in ((config.lr,) if lrs is None else lrs))
+    if not lrs:
+        raise ValueError("lrs must hold at least one learning rate, got an empty sequence")
+    limits.check_size(config, seeds=len(seeds), lambdas=len(lambdas) * len(lrs))
+    grid = train_grid(config, lambdas, seeds, progress=progress, optimizer=optimizer, lrs=lrs, hp=hp)
+    validation = (train_grid(config, lambdas, seeds, config.n_train - n_valid, progress=progress,
+                             optimizer=optimizer, lrs=lrs, hp=hp) if n_valid else None)
+    return SweepResult(config, lambdas, seeds, n_valid, grid, validation, optimizer, lrs, hp)

@@ -1,0 +1,154 @@
+"""The chapter's experiment under other optimizers: lr x lambd x seeds models at once.
+
+`train_optimizer_grid` trains, for every seed, one model per (lr, lambd) pair with one of
+SWEEP_OPTIMIZERS, each exactly as `gluon.Trainer(net.collect_params(), name,
+{'learning_rate': lr, 'wd': lambd, ...})` trains the chapter's `nn.Dense(1)` with the bias
+kept out of the decay (wd_mult = 0) and `step(batch_size)` on the summed loss:
+
+    sgd    (MXNet's)    w <- (1 - lr lambd) w - lr g
+    adam   (MXNet's)    "Adam + L2": g' = g + lambd w feeds the moments (coupled; the atlas
+                        measures it bitwise equal to the penalty lambd ||w||^2 / 2 in the loss)
+                        w <- w - lr_t m / (sqrt(v) + eps), lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)
+    adamw  (mxwd.optim) w <- (1 - lr lambd) w - lr m_hat / (sqrt(v_hat) + eps)   (decoupled)
+    sgdw   (mxwd.optim) mom <- momentum mom - lr g; w <- (1 - lr lambd) w + mom  (decoupled)
+
+with g = the summed gradient / batch_size. The weights of a chunk of S seeds are one
+array of shape (S, p + 1, M), M = len(lrs) * len(lambdas) (lr major), the bias as the last
+row (its features a column of ones, its decay 0). A step is a handful of batched
+operators for all models; Adam's moments come from MXNet's fused `adam_update` operator.
+Each model stays within 1e-5 of its gluon.Trainer run (tests/test_optimizer_sweeps.py).
+The same `Grid` as `mxwd.sweeps` comes back, its lambd axis holding the M pairs.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Mapping, Sequence
+
+import numpy as np
+
+from mxwd import interrupt
+from mxwd._mx import nd
+from mxwd.config import Config
+from mxwd.optimizers import spec as get_spec
+
+SWEEP_OPTIMIZERS = ("sgd", "adam", "adamw", "sgdw")
+ADAM_DEFAULTS = {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
+
+
+def hyperparameters(optimizer: str, overrides: Mapping[str, Any] | None = None) -> Dict[str, Any]:
+    """The optimizer's hyperparameters (the optimizer table's, then Adam's usual defaults, then overrides)."""
+    if optimizer not in SWEEP_OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(SWEEP_OPTIMIZERS)}; got {optimizer!r}")
+    hp = dict(get_spec(optimizer).hyperparameters)
+    if optimizer in ("adam", "adamw"):
+        hp = {**ADAM_DEFAULTS, **hp}
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in hp:
+            raise ValueError(f"{optimizer} has no hyperparameter {key!r}; it has: {', '.join(hp) or 'none'}")
+        hp[key] = value
+    if optimizer in ("adam", "adamw"):  # validated as mxwd.optim validates them
+        from mxwd.optim import _check
+
+        _check("beta1", hp["beta1"], 0.0, 1.0)
+        _check("beta2", hp["beta2"], 0.0, 1.0)
+        _check("epsilon", hp["epsilon"], 0.0, low_open=True)
+    return hp
+
+
+def train_chunk(config: Config, optimizer: str, hp: Mapping[str, Any], lrs: Sequence[float],
+                lambdas: Sequence[float], seeds: Sequence[int], n_fit: int, tick=None):
+    from mxwd.sweeps import Grid, _seed_arrays
+
+    arrays, orders = _seed_arrays(config, seeds, n_fit)
+    S, n, p, B = len(seeds), n_fit, config.num_inputs, config.batch_size
+    dtype = config.dtype
+    pairs = [(lr, lam) for lr in lrs for lam in lambdas]
+    M = len(pairs)
+
+    def augment(X):  # a column of ones: the bias is the last weight
+        return nd.concat(X, nd.ones((S, X.shape[1], 1), dtype=dtype), dim=2)
+
+    Xtr, ytr = augment(arrays["Xtr"]), arrays["ytr"]
+    Xte, yte = augment(arrays["Xte"]), arrays["yte"]
+    W = nd.broadcast_to(nd.concat(arrays["w0"], nd.zeros((S, 1, 1), dtype=dtype), dim=1), (S, p + 1, M)).copy()
+    lr_col = np.array([lr for lr, _ in pairs])
+    lam_rows = np.zeros((1, p + 1, M))
+    lam_rows[0, :p, :] = [lam for _, lam in pairs]  # the bias (last row) is not decayed
+    LR = nd.array(lr_col.reshape(1, 1, M), dtype=dtype)
+    LAM = nd.array(lam_rows, dtype=dtype)
+    DEC = nd.array(1 - lr_col.reshape(1, 1, M) * lam_rows, dtype=dtype)  # decoupled and SGD decay factors
+    zeros = nd.zeros((S, p + 1, M), dtype=dtype)
+    state = [nd.zeros((S, p + 1, M), dtype=dtype) for _ in range(2)]  # Adam's m, v; sgdw's momentum
+    b1, b2 = hp.get("beta1", 0.9), hp.get("beta2", 0.999)
+    real = np.dtype(dtype).type
+    f32 = np.float32
+    # the fused adam_update uses 1 - fl32(beta), mxwd.optim's AdamW the weights' dtype's 1 - beta
+    s_v = math.sqrt(float(real(1 - b2)) / float(f32(1) - f32(b2)))
+    m_ratio = s_v * float(f32(1) - f32(b1)) / float(real(1 - b1))
+    offsets = (np.arange(S) * n)[:, None]
+    flat_X, flat_y = Xtr.reshape((S * n, p + 1)), ytr.reshape((S * n, 1))
+    bounds = [(i, min(i + B, n)) for i in range(0, n, B)]
+    t = 0
+    train_ls, test_ls = [], []
+    for epoch in range(config.num_epochs):
+        index = nd.array((orders[:, epoch, :] + offsets).reshape(-1), dtype="int64")
+        Xe = flat_X.take(index).reshape((S, n, p + 1))
+        ye = flat_y.take(index).reshape((S, n, 1))
+        for i, j in bounds:
+            t += 1
+            Xb = nd.slice_axis(Xe, axis=1, begin=i, end=j)
+            r = nd.broadcast_sub(nd.batch_dot(Xb, W), nd.slice_axis(ye, axis=1, begin=i, end=j))  # (S, rows, M)
+            scale = 1.0 / B if config.loss_reduction == "sum" else 1.0 / (j - i)
+            g = nd.batch_dot(Xb, r, transpose_a=True) * scale  # (S, p + 1, M)
+            if optimizer == "sgd":
+                W = nd.broadcast_mul(W, DEC) - nd.broadcast_mul(g, LR)
+            elif optimizer == "sgdw":
+                mom = state[0]
+                state[0] = mom * hp["momentum"] - nd.broadcast_mul(g, LR)
+                W = nd.broadcast_mul(W, DEC) + state[0]
+            elif optimizer == "adam":  # MXNet's: coupled, the decay joins the gradient that feeds the moments
+                g = g + nd.broadcast_mul(W, LAM)
+                c = math.sqrt(1 - b2**t) / (1 - b1**t)  # its bias correction, folded into the rate
+                # the fused operator updates m and v in place and returns 0 + c m / (sqrt(v) + eps)
+                step = nd.adam_update(zeros, g, state[0], state[1], lr=-c, beta1=b1, beta2=b2,
+                                      epsilon=hp["epsilon"], wd=0.0, rescale_grad=1.0)
+                W = W - nd.broadcast_mul(step, LR)
+            elif dtype == "float64":  # adamw exactly as mxwd.optim.AdamW computes it (the fused operator's
+                # hyperparameters are float32, which would cost float64 its precision)
+                state[0] = state[0] * b1 + g * (1 - b1)
+                state[1] = state[1] * b2 + nd.square(g) * (1 - b2)
+                step = (state[0] / (1 - b1**t)) / (nd.sqrt(state[1] / (1 - b2**t)) + hp["epsilon"])
+                W = nd.broadcast_mul(W, DEC) - nd.broadcast_mul(step, LR)
+            else:  # adamw (mxwd.optim.AdamW) in float32, with the fused operator for the moments
+                # The operator computes (1 - beta2) from float32 beta2, unlike AdamW's 1 - beta2;
+                # feeding it s * g (s^2 = the ratio) and dividing s out of the rate makes up for it.
+                # Epsilon on sqrt(v_hat) = sqrt(v) / sqrt(1 - b2^t) becomes eps * sqrt(1 - b2^t).
+                step = nd.adam_update(zeros, g, state[0], state[1], lr=-1.0, beta1=b1, beta2=b2,
+                                      epsilon=hp["epsilon"] * math.sqrt(1 - b2**t), wd=0.0, rescale_grad=s_v)
+                rate = LR * (math.sqrt(1 - b2**t) / (1 - b1**t) / (s_v * m_ratio))
+                W = nd.broadcast_mul(W, DEC) - nd.broadcast_mul(step, rate)  # the decay uses w before the step
+            interrupt.check()
+        train_ls.append(_mean_loss(Xtr, ytr, W))
+        test_ls.append(_mean_loss(Xte, yte, W))
+        if tick:
+            tick()
+    valid = None
+    if arrays["Xva"] is not None:
+        valid = _mean_loss(augment(arrays["Xva"]), arrays["yva"], W).asnumpy().astype(np.float64)
+    train = nd.stack(*train_ls, axis=-1).asnumpy().astype(np.float64)
+    test = nd.stack(*test_ls, axis=-1).asnumpy().astype(np.float64)
+    limit = np.finfo(dtype).max
+    with np.errstate(all="ignore"):
+        finite = (np.abs(train) <= limit).all(axis=-1) & (np.abs(test) <= limit).all(axis=-1)
+    # the decay factor 1 - lr lambd of sgd, sgdw and adamw: |.| >= 1 never shrinks w
+    unstable = (lr_col * np.array([lam for _, lam in pairs]) >= 2) if optimizer != "adam" else np.zeros(M, bool)
+    Wn = W.asnumpy()
+    return Grid(train_ls=train, test_ls=test, valid_ls=valid, w=Wn[:, :p, :].transpose(0, 2, 1),
+                b=Wn[:, p, :].astype(np.float64), diverged=~finite | unstable[None, :])
+
+
+def _mean_loss(X, y, W):
+    r = nd.broadcast_sub(nd.batch_dot(X, W), y)
+    return (nd.square(r) / 2).mean(axis=1)
