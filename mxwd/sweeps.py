@@ -439,8 +439,9 @@ class SweepResult:
                 f"{100 * sel['per_seed_excess_p90']:.1f}% at the 90th percentile"
             )
             if sel["at_grid_edge"]:
-                lines.append(f"warning: the validated lambd {sel['validated_lambd']:.4g} is at the edge of the "
-                             "grid; the best lambd may lie beyond it: widen --lambdas")
+                which = f" (lr {sel['validated_lr']:.4g})" if multi else ""
+                lines.append(f"warning: the validated lambd {sel['validated_lambd']:.4g}{which} is at the edge of the "
+                             f"grid; the best may lie beyond it: widen --lambdas{' or --lrs' if multi else ''}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
