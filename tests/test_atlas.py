@@ -191,7 +191,7 @@ README_TABLE = {
     "sgld": "coupled", "dcasgd": "decoupled", "lars": "other", "lbsgd": "coupled", "ccsgd": "coupled",
     "adam": "coupled", "adamax": "coupled", "nadam": "coupled", "ftml": "coupled", "rmsprop": "coupled",
     "rmsprop-centered": "coupled", "adagrad": "decoupled", "groupadagrad": "unsupported", "adadelta": "other",
-    "ftrl": "other", "lamb": "other", CONTRIB_ADAMW: "other",
+    "ftrl": "other", "lamb": "other", CONTRIB_ADAMW: "other", "adamw": "decoupled", "sgdw": "decoupled",
 }
 
 
