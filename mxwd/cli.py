@@ -58,12 +58,14 @@ NOT_USED = {
     "compare": set(),
     "sweep": {"bias_exclusion", "hybridize", "clip_gradient"},  # the sweep trains the scratch path, unclipped
     "atlas": {"bias_exclusion", "hybridize", "clip_gradient", "partial_batch_penalty"},
+    "distributed": {"bias_exclusion", "hybridize"},  # one Trainer, the bias out by wd_mult
 }
 LAMBDAS_HELP = {
     "reproduce": "penalty strengths to run on both paths",
     "compare": "penalty strengths to compare (lambd = wd)",
     "sweep": "penalty strengths (default: 50 log-spaced from 1e-3 to 10^2.5 = 316, not the preset's)",
     "atlas": "the atlas measures at the largest of these (lambd = wd)",
+    "distributed": "penalty strengths to run on both paths, data-parallel",
 }
 
 
@@ -144,7 +146,19 @@ def build_parser() -> Parser:
 
     atl.add_argument("--optimizers", nargs="+", default=None, metavar="NAME",
                      help=f"optimizers to measure (default: all): {', '.join(BY_NAME)}")
-    for p, name in ((rep, "reproduce"), (cmp_, "compare"), (swp, "sweep"), (atl, "atlas")):
+    dist = sub.add_parser("distributed", help="the chapter data-parallel on MXNet's kvstore (scheduler, servers, "
+                                              "workers on 127.0.0.1), checked against mxwd reproduce")
+    dist.add_argument("--workers", type=int, default=2, metavar="N", help="worker processes (default 2)")
+    dist.add_argument("--servers", type=int, default=1, metavar="M", help="parameter servers (default 1)")
+    dist.add_argument("--kvstore", choices=("dist_sync", "dist_async"), default="dist_sync",
+                      help="MXNet's kvstore type (default dist_sync)")
+    dist.add_argument("--update-on-kvstore", action=argparse.BooleanOptionalAction, default=True,
+                      help="Gluon: run the optimizer on the servers (MXNet's default) or on the workers (default: on)")
+    dist.add_argument("--port", type=int, default=None, metavar="P",
+                      help="the scheduler's port on 127.0.0.1 (default: a free one)")
+    dist.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                      help="seconds each job may take before every process is ended (default 120)")
+    for p, name in ((rep, "reproduce"), (cmp_, "compare"), (swp, "sweep"), (atl, "atlas"), (dist, "distributed")):
         _add_config_options(p, name)
         _add_output_options(p, name)
     return parser
@@ -177,6 +191,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OSError as err:  # e.g. the disk filled up while writing: nothing half-written stays
         print(f"mxwd: error: cannot write results: {_one_line(err)}", file=sys.stderr)
         return 2
+    except _JobFailed as err:
+        print(f"mxwd: error: the job failed: {err}; every process it started was ended", file=sys.stderr)
+        return 1
     except MemoryError:
         print("mxwd: error: out of memory: reduce n_train, n_test, num_inputs, num_epochs or --seeds",
               file=sys.stderr)
@@ -389,9 +406,50 @@ def optimizer_summary(results) -> str:
     return "\n".join(lines)
 
 
+def _distributed(args: argparse.Namespace) -> int:
+    import time
+
+    from mxwd.results import save_figure, staged_dir, versions, write_json
+
+    config = config_from_args(args)
+    with staged_dir(args.out, args.force) as tmp:
+        from mxwd import plot
+        from mxwd.distributed import JobError, distributed
+        from mxwd.reproduction import reproduce
+
+        _say(args, f"mxwd distributed: {args.workers} workers, {args.servers} server(s), {args.kvstore}, "
+                   f"update_on_kvstore={args.update_on_kvstore}, seed {config.seed}; writing {args.out}")
+        start = time.perf_counter()
+        try:
+            result = distributed(config, workers=args.workers, servers=args.servers, kvstore=args.kvstore,
+                                 update_on_kvstore=args.update_on_kvstore, port=args.port, timeout=args.timeout)
+        except JobError as err:
+            raise _JobFailed(str(err)) from None
+        seconds = time.perf_counter() - start
+        single = reproduce(config)
+        gaps = [{"path": d.path, "lambd": d.lambd, "max_dw": max(abs(a - b) for a, b in zip(d.w, s.w)),
+                 "db": abs(d.b - s.b)} for d, s in zip(result.runs, single.runs)]
+        figures = [save_figure(plot.runs(result.runs), tmp / "runs", formats=("png",))]
+        write_json(tmp / "results.json", {"command": "distributed", "config": config.to_dict(), "versions": versions(),
+                                          "workers": args.workers, "servers": args.servers, "kvstore": args.kvstore,
+                                          "update_on_kvstore": args.update_on_kvstore, "seconds": seconds,
+                                          "against_reproduce": gaps, **result.to_dict()})
+    print(result.table())
+    print(f"against mxwd reproduce (the single-process run, same seed and global batch), {args.kvstore}:")
+    for g in gaps:
+        print(f"  {g['path']:<8} lambd={g['lambd']:g}: max |dw| = {g['max_dw']:.3g}, |db| = {g['db']:.3g}")
+    print(f"{len(config.lambdas) + 1} jobs in {seconds:.1f} s; wrote {args.out}/results.json and {_figure_names(figures)}")
+    return 0
+
+
+class _JobFailed(Exception):
+    """A data-parallel job failed: one line, exit status 1."""
+
+
 COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "reproduce": _reproduce,
     "compare": _compare,
     "sweep": _sweep,
     "atlas": _atlas,
+    "distributed": _distributed,
 }

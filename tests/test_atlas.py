@@ -152,8 +152,8 @@ def test_unsupported_and_errors_are_reported_in_one_line():
 
 
 def test_atlas_rejects_bad_input():
-    with pytest.raises(ValueError, match="unknown optimizer 'adamw'"):
-        A.atlas(["adamw"])
+    with pytest.raises(ValueError, match="unknown optimizer 'adamx'"):
+        A.atlas(["adamx"])
     with pytest.raises(ValueError, match="lambd must be > 0"):
         A.atlas(["sgd"], lambd=0.0)
 

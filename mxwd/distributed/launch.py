@@ -166,6 +166,9 @@ def distributed(config: Optional[Config] = None, seed: Optional[int] = None, wor
     servers = check_int(servers, "servers", minimum=1)
     check_choice(kvstore, "kvstore", KVSTORES)
     check_bool(update_on_kvstore, "update_on_kvstore")
+    if kvstore == "dist_async" and not update_on_kvstore:
+        raise ValueError("kvstore='dist_async' applies each worker's push on the servers: it needs "
+                         "update_on_kvstore=True (--update-on-kvstore)")
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
     smallest = min(config.batch_size, config.partial_batch or config.batch_size)

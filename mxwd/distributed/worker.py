@@ -79,7 +79,7 @@ def _local(X, y, rank, workers):
 
 
 def _scratch(config, lambdas, kv, rank, workers) -> List[Dict[str, Any]]:
-    from mxwd._mx import autograd
+    from mxwd._mx import autograd, mx
     from mxwd.data import make_data
     from mxwd.decay import penalty
     from mxwd.scratch import init_params, linreg, sgd, squared_loss
@@ -89,10 +89,13 @@ def _scratch(config, lambdas, kv, rank, workers) -> List[Dict[str, Any]]:
         make_data(config)
         params.append(init_params(config))
     keys = list(range(2 * len(lambdas)))
-    kv.init(keys, [p for pair in params for p in pair])
-    kv.pull(keys, out=[p for pair in params for p in pair])  # everyone starts from rank 0's values
     B = config.batch_size
     divisor = B if config.loss_reduction == "sum" else 1
+    on_servers = "async" in kv.type  # async servers apply each push at once: the sgd step runs there
+    if on_servers:
+        kv.set_optimizer(mx.optimizer.create("sgd", learning_rate=config.lr, rescale_grad=1.0 / divisor, wd=0.0))
+    kv.init(keys, [p for pair in params for p in pair])
+    kv.pull(keys, out=[p for pair in params for p in pair])  # everyone starts from rank 0's values
 
     def step(X, y):
         n_global = X.shape[0]
@@ -110,7 +113,10 @@ def _scratch(config, lambdas, kv, rank, workers) -> List[Dict[str, Any]]:
             l.backward()
         grads = [p.grad for pair in params for p in pair]
         kv.push(keys, grads)
-        kv.pull(keys, out=grads)
+        if on_servers:
+            kv.pull(keys, out=[p for pair in params for p in pair])
+            return
+        kv.pull(keys, out=grads)  # the sum of every worker's gradient
         for w, b in params:
             sgd([w, b], config.lr, divisor, config.clip_gradient)
 
