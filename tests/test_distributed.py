@@ -159,3 +159,13 @@ def test_ten_launches_give_ten_identical_results():
     assert all(r == results[0] for r in results)
     single = mxwd.fit_and_plot_gluon(5.0, CONFIG)
     assert np.abs(np.array(results[0]) - np.array(single.w)).max() <= 1e-6
+
+
+def test_the_trainer_orders_parameters_by_sorted_name_so_the_bias_is_index_0():
+    from mxwd._mx import gluon
+    from mxwd.concise import make_net
+
+    net = make_net(Config())
+    assert list(net.collect_params().keys())[0].endswith("weight")  # collect_params: weight first
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1}, kvstore=None)
+    assert trainer._param2idx[net.bias.name] == 0 and trainer._param2idx[net.weight.name] == 1
