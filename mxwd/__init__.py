@@ -11,6 +11,7 @@ The public API, imported on first use (so `mxwd --help` does not load MXNet):
 - `reproduce(config, seed)`: both lambdas on both paths, as `mxwd reproduce` runs them.
 - `atlas(optimizers, config)`: what `wd` does in every MXNet optimizer (coupled, decoupled, other).
 - `optimizers`: the one table of optimizers (rules, hyperparameters, NumPy references).
+- `distributed(config, workers, servers, ...)`: the chapter data-parallel on MXNet's kvstore.
 - `plot`: figures drawn from the returned results (never during training).
 """
 from __future__ import annotations
@@ -41,6 +42,7 @@ _EXPORTS = {
     "Reproduction": "mxwd.reproduction",
     "sweep": "mxwd.sweeps",
     "atlas": "mxwd.optimizer_atlas",
+    "distributed": "mxwd.parallel",
     "Atlas": "mxwd.optimizer_atlas",
     "SweepResult": "mxwd.sweeps",
 }

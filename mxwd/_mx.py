@@ -17,7 +17,7 @@ if not os.environ.get("MXNET_ENGINE_TYPE"):
 
 # With DMLC_ROLE set to server or scheduler, `import mxnet` runs that role's loop and never
 # returns: a stray DMLC_* variable in a user's shell would turn mxwd into a parameter
-# server. Only the processes mxwd.distributed launches (marked MXWD_DMLC=1) keep them.
+# server. Only the processes mxwd.parallel launches (marked MXWD_DMLC=1) keep them.
 if not os.environ.get("MXWD_DMLC"):
     for _name in [n for n in os.environ if n.startswith("DMLC_")]:
         del os.environ[_name]

@@ -414,7 +414,7 @@ def _distributed(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     with staged_dir(args.out, args.force) as tmp:
         from mxwd import plot
-        from mxwd.distributed import JobError, distributed
+        from mxwd.parallel import JobError, distributed
         from mxwd.reproduction import reproduce
 
         _say(args, f"mxwd distributed: {args.workers} workers, {args.servers} server(s), {args.kvstore}, "

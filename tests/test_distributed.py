@@ -12,8 +12,8 @@ import pytest
 
 import mxwd
 from mxwd.config import Config
-from mxwd.distributed import distributed
-from mxwd.distributed.launch import run_job
+from mxwd.parallel import distributed
+from mxwd.parallel.launch import run_job
 
 CONFIG = Config(batch_size=10, lambdas=(5.0,))
 
@@ -108,7 +108,7 @@ def wait_for_workers(n, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         workers = [pid for pid in job_processes()
-                   if b"mxwd.distributed.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+                   if b"mxwd.parallel.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         if len(workers) >= n:
             return workers
         time.sleep(0.05)
@@ -169,3 +169,9 @@ def test_the_trainer_orders_parameters_by_sorted_name_so_the_bias_is_index_0():
     assert list(net.collect_params().keys())[0].endswith("weight")  # collect_params: weight first
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1}, kvstore=None)
     assert trainer._param2idx[net.bias.name] == 0 and trainer._param2idx[net.weight.name] == 1
+
+
+def test_mxwd_distributed_is_the_function_even_after_importing_the_package():
+    import mxwd.parallel  # noqa: F401
+
+    assert callable(mxwd.distributed) and mxwd.distributed is mxwd.parallel.distributed

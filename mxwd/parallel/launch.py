@@ -5,7 +5,7 @@ DMLC_INTERFACE = lo): MXNet's own tools/launch.py resolves the machine's hostnam
 need not be the loopback address. The root port is a free one found by binding port 0,
 or the one asked for, refused at once if taken. The scheduler and the servers are plain
 `python -c "import mxnet"` with their DMLC_ROLE (importing MXNet runs the role's loop);
-the workers run `mxwd.distributed.worker`.
+the workers run `mxwd.parallel.worker`.
 
 Failure and cleanup. ps-lite does not end a job when one process fails: the others wait
 forever. So the launcher polls every process: the first that exits non-zero ends the job
@@ -135,7 +135,7 @@ def run_job(config: Config, path: str, workers: int, servers: int, kvstore: str,
             for k in range(servers):
                 job.start(f"server {k}", [sys.executable, "-c", "import mxnet"], _env("server", port, workers, servers))
             for k in range(workers):
-                job.start(f"worker {k}", [sys.executable, "-m", "mxwd.distributed.worker", str(folder / "spec.json")],
+                job.start(f"worker {k}", [sys.executable, "-m", "mxwd.parallel.worker", str(folder / "spec.json")],
                           _env("worker", port, workers, servers))
             LAST_PIDS[:] = job.pids
             job.wait(timeout)

@@ -1,4 +1,4 @@
-"""One worker of a data-parallel job: `python -m mxwd.distributed.worker SPEC.json`.
+"""One worker of a data-parallel job: `python -m mxwd.parallel.worker SPEC.json`.
 
 Every worker draws the same data, initial weights and batch order from the seed (as
 `mxwd.reproduce` does), and takes its share of the rows of each global minibatch: the
