@@ -1,0 +1,49 @@
+"""`mxwd reproduce`: every lambd on both paths (and, with --seeds, the published numbers among seeded runs)."""
+from __future__ import annotations
+
+import argparse
+
+from mxwd.cli.common import figure_names, say
+from mxwd.cli.options import config_from_args
+from mxwd.config import DEFAULT_PRESET, Config
+
+
+def run(args: argparse.Namespace) -> int:
+    from mxwd.config import check_int
+    from mxwd.published import PRESETS_WITH_NUMBERS
+    from mxwd.results import read_json, save_figure, staged_dir, versions, write_json
+
+    base = Config.from_dict(read_json(args.from_file)["config"]) if args.from_file else None
+    config = config_from_args(args, base)
+    preset_name = args.preset or DEFAULT_PRESET
+    if args.seeds is not None:
+        check_int(args.seeds, "seeds", minimum=1)
+        if args.from_file:
+            raise ValueError("--seeds and --from cannot be combined: --seeds checks a preset's published numbers")
+        if preset_name not in PRESETS_WITH_NUMBERS:
+            raise ValueError(f"--seeds: preset {preset_name!r} has no published numbers; "
+                             f"allowed: {', '.join(PRESETS_WITH_NUMBERS)}")
+    with staged_dir(args.out, args.force) as tmp:
+        from mxwd import plot
+        from mxwd.published import check_published
+        from mxwd.reproduction import reproduce
+
+        say(args, f"mxwd reproduce: seed {config.seed}, lambdas {list(config.lambdas)}; writing {args.out}")
+        result = reproduce(config)
+        figures = [save_figure(plot.runs(result.runs), tmp / "runs", formats=("png",))]
+        payload = {"command": "reproduce", "preset": None if base else preset_name,
+                   "config": config.to_dict(), "versions": versions()}
+        write_json(tmp / "results.json", {**payload, **result.to_dict()})
+        check = None
+        if args.seeds is not None:
+            say(args, f"placing {preset_name}'s published numbers among {args.seeds} seeded runs")
+            check = check_published(preset_name, args.seeds, config)
+            figures.append(save_figure(plot.published_distributions(check), tmp / "published"))
+            write_json(tmp / "published.json", {**payload, **check.to_dict()})
+    print(result.table())
+    if check is not None:
+        print()
+        print(check.table())
+    extra = ", published.json" if check is not None else ""
+    print(f"wrote {args.out}/results.json{extra} and {figure_names(figures)}")
+    return 0

@@ -1,0 +1,73 @@
+"""`mxwd sweep`: many (lr, lambd, seed) models at once: regularization paths, validation, optimizers."""
+from __future__ import annotations
+
+import argparse
+
+from mxwd.cli.common import figure_names, say
+from mxwd.cli.options import config_from_args
+
+
+def run(args: argparse.Namespace) -> int:
+    from mxwd.config import check_int
+    from mxwd.results import save_figure, staged_dir, versions, write_csv, write_json
+
+    config = config_from_args(args)
+    if args.lambdas is None:  # the sweep's default grid, not reproduce's (0, 5)
+        from mxwd.sweeps import DEFAULT_GRID
+
+        config = config.replace(lambdas=DEFAULT_GRID)
+    n_seeds = check_int(args.seeds, "seeds", minimum=1)
+    with staged_dir(args.out, args.force) as tmp:
+        from mxwd import plot
+        from mxwd.sweeps import sweep
+
+        optimizers = list(dict.fromkeys(args.optimizer))
+        multi = args.lrs is not None or optimizers != ["sgd"]
+        say(args, f"mxwd sweep: {', '.join(optimizers)}: {len(args.lrs or [config.lr])} lrs x "
+                   f"{len(config.lambdas)} lambdas x {n_seeds} seeds; writing {args.out}")
+        results = []
+        for name in optimizers:
+            overrides = {k: getattr(args, k) for k in ("beta1", "beta2", "epsilon", "momentum")
+                         if getattr(args, k) is not None and (name in ("adam", "adamw") or k == "momentum")}
+            if name != "sgdw":
+                overrides.pop("momentum", None)
+            results.append(sweep(config.lambdas, n_seeds, config, n_valid=args.n_valid, progress=not args.quiet,
+                                 optimizer=name, lrs=args.lrs if multi else None, hyperparameters=overrides))
+        figures = []
+        if len(results) == 1 and not multi:
+            figures += [save_figure(plot.regularization_path(results[0]), tmp / "regularization_path"),
+                        save_figure(plot.weight_norm_path(results[0]), tmp / "weight_norm")]
+        else:
+            figures += [save_figure(plot.optimizer_heatmaps(results), tmp / "heatmap"),
+                        save_figure(plot.optimizer_paths(results), tmp / "optimizer_paths")]
+        write_csv(tmp / "sweep.csv", [row for r in results for row in r.rows()])
+        write_json(tmp / "sweep.json", {"command": "sweep", "config": config.to_dict(), "versions": versions(),
+                                        **(results[0].to_dict() if len(results) == 1 else
+                                           {"sweeps": [r.to_dict() for r in results]})})
+    print("\n\n".join(r.table() for r in results))
+    if len(results) > 1 or multi:
+        print()
+        print(optimizer_summary(results))
+    print(f"wrote {args.out}/sweep.json, sweep.csv and {figure_names(figures)}")
+    return 0
+
+
+def optimizer_summary(results) -> str:
+    """Per optimizer: the best median test loss (at which lr and lambd) and the best lambd at each lr."""
+    import numpy as np
+
+    lines = ["best median final test loss per optimizer, and the best lambd at each lr:"]
+    for r in results:
+        grid = r.by_lr(r.band("final_test_ls").median)
+        if not np.isfinite(grid).any():
+            lines.append(f"  {r.optimizer}: every model diverged")
+            continue
+        i, j = np.unravel_index(np.nanargmin(grid), grid.shape)
+        per_lr = []
+        for k, lr in enumerate(r.lrs):
+            row = grid[k]
+            per_lr.append(f"{lr:.2g}: {r.lambdas[int(np.nanargmin(row))]:.3g}" if np.isfinite(row).any()
+                          else f"{lr:.2g}: diverged")
+        lines.append(f"  {r.optimizer:>5}: {grid[i, j]:.4g} at lr {r.lrs[i]:.3g}, lambd {r.lambdas[j]:.3g}; "
+                     f"best lambd by lr: {', '.join(per_lr)}")
+    return "\n".join(lines)
