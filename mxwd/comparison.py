@@ -44,6 +44,7 @@ What the package measured (tests/test_concise.py):
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
@@ -149,8 +150,9 @@ class Comparison:
     def tolerance(self) -> float:
         return TOLERANCE[self.config.dtype]
 
-    @property
+    @functools.cached_property
     def gap(self) -> Optional[Gap]:
+        """How far apart the two runs are (None if not trained); computed once."""
         if self.scratch is None or self.gluon is None:
             return None
         return Gap.between(self.scratch, self.gluon, self.tolerance)

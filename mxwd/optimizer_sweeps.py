@@ -152,3 +152,20 @@ def train_chunk(config: Config, optimizer: str, hp: Mapping[str, Any], lrs: Sequ
 def _mean_loss(X, y, W):
     r = nd.broadcast_sub(nd.batch_dot(X, W), y)
     return (nd.square(r) / 2).mean(axis=1)
+
+
+def summary(results: Sequence[Any]) -> str:
+    """Per optimizer (a SweepResult each): the best median final test loss, at which lr and
+    lambd, and the best lambd at each lr (what `mxwd sweep --optimizer ...` prints last)."""
+    lines = ["best median final test loss per optimizer, and the best lambd at each lr:"]
+    for r in results:
+        grid = r.test_band_by_lr().median
+        if not np.isfinite(grid).any():
+            lines.append(f"  {r.optimizer}: every model diverged")
+            continue
+        i, j = np.unravel_index(np.nanargmin(grid), grid.shape)
+        per_lr = [f"{lr:.2g}: {r.lambdas[int(np.nanargmin(row))]:.3g}" if np.isfinite(row).any() else f"{lr:.2g}: diverged"
+                  for lr, row in zip(r.lrs, grid)]
+        lines.append(f"  {r.optimizer:>5}: {grid[i, j]:.4g} at lr {r.lrs[i]:.3g}, lambd {r.lambdas[j]:.3g}; "
+                     f"best lambd by lr: {', '.join(per_lr)}")
+    return "\n".join(lines)

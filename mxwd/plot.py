@@ -242,7 +242,7 @@ def optimizer_heatmaps(results: Sequence["SweepResult"]) -> Figure:
 
     fig = Figure(figsize=(4.6 * len(results) + 1.2, 4.4), layout="constrained")
     axes = fig.subplots(1, len(results), squeeze=False)[0]
-    grids = [r.by_lr(r.band("final_test_ls").median) for r in results]
+    grids = [r.test_band_by_lr().median for r in results]
     finite = np.concatenate([g[np.isfinite(g)] for g in grids])
     # a model that blows up without overflowing has losses of 1e30: above CAP it is drawn red
     cap = 1e3
@@ -274,12 +274,11 @@ def optimizer_paths(results: Sequence["SweepResult"]) -> Figure:
     """Each optimizer's regularization path (median final test loss against lambd) at its best lr."""
     fig, ax = _figure(None, size=(8.0, 5.0))
     for k, r in enumerate(results):
-        grid = r.by_lr(r.band("final_test_ls").median)
+        grid, low, high = r.test_band_by_lr()
         if not np.isfinite(grid).any():
             continue
-        row = int(np.nanargmin(np.nanmin(np.where(np.isfinite(grid), grid, np.inf), axis=1)))
-        low = r.by_lr(r.band("final_test_ls").low)[row]
-        high = r.by_lr(r.band("final_test_ls").high)[row]
+        row = int(np.unravel_index(np.nanargmin(grid), grid.shape)[0])  # the lr of the best model
+        low, high = low[row], high[row]
         lambdas = np.asarray(r.lambdas)
         ax.plot(lambdas, grid[row], color=f"C{k}", marker="o", markersize=3,
                 label=f"{r.optimizer}, lr = {r.lrs[row]:.2g} (median, 10-90%)")

@@ -50,7 +50,6 @@ from mxwd.scratch import init_params
 
 DEFAULT_GRID = tuple(float(v) for v in np.logspace(-3, 2.5, 50))  # 50 lambdas from 1e-3 to 10^2.5 (lr * lambd < 1)
 MAX_MODELS_PER_CHUNK = 10000  # bounds memory: seeds are processed in chunks of this many models
-MAX_MODELS_PER_CHUNK_EXACT = 10**9  # the exact engine trains one model at a time: no chunks
 
 
 @dataclass(frozen=True)
@@ -256,8 +255,8 @@ def train_grid(config: Config, lambdas: Sequence[float], seeds: Sequence[int], n
             return optimizer_sweeps.train_chunk(config, optimizer, hp or {}, lrs, swept, chunk, n_fit, tick)
 
         lambdas = list(lambdas) * len(lrs)  # the chunking counts models: one per (lr, lambd)
-    if max_models_per_chunk is None:
-        max_models_per_chunk = MAX_MODELS_PER_CHUNK_EXACT if exact else MAX_MODELS_PER_CHUNK
+    if max_models_per_chunk is None:  # the exact engine trains one model at a time: one chunk
+        max_models_per_chunk = len(seeds) * len(lambdas) if exact else MAX_MODELS_PER_CHUNK
     per_chunk = max(1, max_models_per_chunk // len(lambdas))
     # a chunk stacks its seeds' data in one tensor: keep it under MXNet's 2^31 elements
     per_chunk = max(1, min(per_chunk, limits.MAX_ELEMENTS // ((config.n_train + config.n_test) * config.num_inputs)))
@@ -309,6 +308,10 @@ class SweepResult:
     def by_lr(self, values: np.ndarray) -> np.ndarray:
         """Per-pair values (..., len(pairs)) reshaped to (..., len(lrs), len(lambdas))."""
         return values.reshape(values.shape[:-1] + (len(self.lrs or (1,)), len(self.lambdas)))
+
+    def test_band_by_lr(self) -> Band:
+        """The final test loss's median and 10-90% band across seeds, each of shape (lrs, lambdas)."""
+        return Band(*(self.by_lr(v) for v in self.band("final_test_ls")))
 
     def _masked(self, values: np.ndarray, grid: Optional[Grid] = None) -> np.ndarray:
         grid = grid or self.grid

@@ -47,27 +47,9 @@ def run(args: argparse.Namespace) -> int:
     print("\n\n".join(r.table() for r in results))
     if len(results) > 1 or multi:
         print()
-        print(optimizer_summary(results))
+        from mxwd.optimizer_sweeps import summary
+
+        print(summary(results))
     print(f"wrote {args.out}/sweep.json, sweep.csv and {figure_names(figures)}")
     return 0
 
-
-def optimizer_summary(results) -> str:
-    """Per optimizer: the best median test loss (at which lr and lambd) and the best lambd at each lr."""
-    import numpy as np
-
-    lines = ["best median final test loss per optimizer, and the best lambd at each lr:"]
-    for r in results:
-        grid = r.by_lr(r.band("final_test_ls").median)
-        if not np.isfinite(grid).any():
-            lines.append(f"  {r.optimizer}: every model diverged")
-            continue
-        i, j = np.unravel_index(np.nanargmin(grid), grid.shape)
-        per_lr = []
-        for k, lr in enumerate(r.lrs):
-            row = grid[k]
-            per_lr.append(f"{lr:.2g}: {r.lambdas[int(np.nanargmin(row))]:.3g}" if np.isfinite(row).any()
-                          else f"{lr:.2g}: diverged")
-        lines.append(f"  {r.optimizer:>5}: {grid[i, j]:.4g} at lr {r.lrs[i]:.3g}, lambd {r.lambdas[j]:.3g}; "
-                     f"best lambd by lr: {', '.join(per_lr)}")
-    return "\n".join(lines)

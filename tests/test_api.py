@@ -1,0 +1,38 @@
+"""The Python API's one shape: short reprs, full tables, NumPy arrays."""
+import numpy as np
+
+import mxwd
+from mxwd.config import Config
+
+CONFIG = Config(num_epochs=2)
+
+
+def test_every_result_has_a_short_repr_and_a_full_table():
+    from mxwd.published import check_published
+
+    results = [
+        CONFIG,
+        mxwd.fit_and_plot(5, CONFIG),
+        mxwd.compare(5, CONFIG.replace(batch_size=3)),
+        mxwd.reproduce(CONFIG),
+        mxwd.sweep((0.1, 1.0), 2, CONFIG),
+        mxwd.sweep((0.1, 1.0), 2, CONFIG, optimizer="adamw", lrs=(0.001, 0.01)),
+        mxwd.atlas(["sgd", "adam"], CONFIG),
+        check_published("gluonbook-2018", 3),
+    ]
+    for r in results:
+        assert len(repr(r)) < 300, repr(r)
+    for r in results[1:]:
+        assert len(str(r)) > len(repr(r))  # str / table() holds everything
+
+
+def test_numbers_come_as_numpy_arrays():
+    fit = mxwd.fit_and_plot(5, CONFIG).to_numpy()
+    assert fit["w"].shape == (200,) and fit["train_ls"].shape == (2,)
+    c = mxwd.compare(5, CONFIG).to_numpy()
+    assert c["train_diff"].shape == (2,) and c["w_gluon"].shape == (200,)
+    a = mxwd.atlas(["sgd"], CONFIG).to_numpy()
+    assert a["names"] == ["sgd"] and a["effect"].shape == (1,)
+    s = mxwd.sweep((0.1, 1.0), 3, CONFIG, optimizer="sgdw", lrs=(0.001, 0.01, 0.02))
+    assert s.final_test_ls.shape == (3, 6) and s.test_band_by_lr().median.shape == (3, 2)
+    assert isinstance(s.band("w_norm").median, np.ndarray)
