@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -47,21 +48,24 @@ class Config:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lambdas", _as_lambdas(self.lambdas))
+        def store(name: str, value: Any) -> None:  # NumPy scalars become plain int / float
+            object.__setattr__(self, name, value)
+
         for name in ("n_train", "n_test", "num_inputs", "batch_size", "num_epochs"):
-            check_int(getattr(self, name), name, minimum=1)
-        check_int(self.seed, "seed", minimum=0, maximum=2**32 - 1)
+            store(name, check_int(getattr(self, name), name, minimum=1))
+        store("seed", check_int(self.seed, "seed", minimum=0, maximum=2**32 - 1))
         for name in ("true_w", "true_b"):
-            check_float(getattr(self, name), name)
-        check_float(self.noise, "noise", minimum=0.0)
+            store(name, check_float(getattr(self, name), name))
+        store("noise", check_float(self.noise, "noise", minimum=0.0))
         for name in ("init_scale", "lr"):
-            check_float(getattr(self, name), name, minimum=0.0, strict=True)
+            store(name, check_float(getattr(self, name), name, minimum=0.0, strict=True))
         check_bool(self.decay_bias, "decay_bias")
         check_bool(self.hybridize, "hybridize")
         check_choice(self.bias_exclusion, "bias_exclusion", BIAS_EXCLUSIONS)
         check_choice(self.loss_reduction, "loss_reduction", LOSS_REDUCTIONS)
         check_choice(self.dtype, "dtype", DTYPES)
         check_choice(self.partial_batch_penalty, "partial_batch_penalty", PARTIAL_BATCH_PENALTIES)
-        check_float(self.clip_gradient, "clip_gradient", minimum=0.0)
+        store("clip_gradient", check_float(self.clip_gradient, "clip_gradient", minimum=0.0))
         if self.batch_size > self.n_train:
             raise ValueError(
                 f"batch_size={self.batch_size} is larger than n_train={self.n_train}; "
@@ -133,8 +137,10 @@ def resolve(config: Optional[Config], seed: Optional[int]) -> Config:
 
 
 def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    """An integer (a NumPy integer is accepted and returned as int), within the bounds given."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     if maximum is not None and value > maximum:
@@ -150,8 +156,8 @@ FLOAT32_TINY = 1.1754944e-38  # the smallest normal float32: anything smaller (b
 def check_float(
     value: Any, name: str, minimum: float | None = None, strict: bool = False
 ) -> float:
-    """A finite real number (an int is accepted), within float32's range, >= / > minimum."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """A finite real number (an int or a NumPy scalar is accepted), within float32's range, >= / > minimum."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     value = float(value)
     if not math.isfinite(value):

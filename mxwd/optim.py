@@ -29,6 +29,7 @@ Multi-precision (float16 weights with float32 copies) is not supported.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from mxwd._mx import mx, nd
@@ -39,7 +40,7 @@ __all__ = ["AdamW", "SGDW"]
 def _check(name: str, value: Any, low: float, high: float | None = None, low_open: bool = False,
            high_open: bool = True) -> float:
     """A hyperparameter in [low, high) (or the bounds given), else a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite real number, got {value!r}")
     below = value <= low if low_open else value < low
     above = high is not None and (value >= high if high_open else value > high)

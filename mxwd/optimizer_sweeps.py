@@ -54,6 +54,10 @@ def hyperparameters(optimizer: str, overrides: Mapping[str, Any] | None = None) 
         _check("beta1", hp["beta1"], 0.0, 1.0)
         _check("beta2", hp["beta2"], 0.0, 1.0)
         _check("epsilon", hp["epsilon"], 0.0, low_open=True)
+    if "momentum" in hp:  # as mxwd.optim's sgdw and gluon.Trainer accept it
+        from mxwd.optim import _check
+
+        _check("momentum", hp["momentum"], 0.0, 1.0)
     return hp
 
 

@@ -153,7 +153,7 @@ def check_published(preset_name: str, seeds: Any, config: Optional[Any] = None) 
         )
     book = preset(preset_name)
     config = config or book
-    seeds = as_seeds(seeds, config.seed)
+    seeds = tuple(as_seeds(seeds, config.seed))
     # the settings that change the runs, beside the book's (seed and lambdas are the check's own)
     ignored = {"seed", "lambdas", "hybridize", "bias_exclusion"}
     differences = {f: (getattr(config, f), getattr(book, f)) for f in config.to_dict()

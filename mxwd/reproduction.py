@@ -17,6 +17,7 @@ from mxwd.config import Config, resolve
 from mxwd.decay import describe
 from mxwd.results import FitResult
 from mxwd.scratch import fit_and_plot
+from mxwd.training import DivergenceError, unstable
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,32 @@ class Ratio:
 
 
 @dataclass(frozen=True)
+class NotTrained:
+    """A lambd that gave no result: "unstable" (lr * lambd >= 2, refused before training)
+    or "diverged" (a non-finite loss during training), with the reason in one line."""
+
+    path: str
+    lambd: float
+    status: str
+    message: str
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"path": self.path, "lambd": self.lambd, "status": self.status, "message": self.message}
+
+
+@dataclass(frozen=True)
 class Reproduction:
-    """All runs of one reproduction: results[path] lists one FitResult per lambd."""
+    """All runs of one reproduction: results[path] lists one FitResult per lambd.
+
+    A lambd that could not be trained on a path (unstable or diverged) has no FitResult
+    there; it is listed in `not_trained`, as `compare` reports it, and every other lambd
+    is still run.
+    """
 
     config: Config
     scratch: Tuple[FitResult, ...]
     gluon: Tuple[FitResult, ...]
+    not_trained: Tuple[NotTrained, ...] = ()
 
     @property
     def runs(self) -> Tuple[FitResult, ...]:
@@ -81,6 +102,8 @@ class Reproduction:
                 f"{r.path:<8} {r.lambd:>6g} {r.train_ls[-1]:>11.4g} {r.test_ls[-1]:>10.4g} "
                 f"{r.w_norm:>9.4g} {r.b:>11.6g}"
             )
+        for n in self.not_trained:
+            lines.append(f"{n.path:<8} {n.lambd:>6g} {n.status.upper()}: {n.message}")
         for r in self.runs:
             lines.append(f"{r.path} lambd={r.lambd:g} w[:10]: " + " ".join(f"{v:.6g}" for v in r.w_head))
         for ratio in self.ratios():
@@ -94,6 +117,7 @@ class Reproduction:
     def to_dict(self) -> Dict[str, Any]:
         return {
             "runs": [r.to_dict() for r in self.runs],
+            "not_trained": [n.to_dict() for n in self.not_trained],
             "ratios": [
                 {"lambd": q.lambd, "ratios": list(q.ratios), "median": q.median, "predicted": q.predicted}
                 for q in self.ratios()
@@ -105,8 +129,19 @@ class Reproduction:
 
 
 def reproduce(config: Optional[Config] = None, seed: Optional[int] = None) -> Reproduction:
-    """Run every lambd of the config on the scratch path and the Gluon path, for one seed."""
+    """Run every lambd of the config on the scratch path and the Gluon path, for one seed.
+
+    A lambd with lr * lambd >= 2, or one whose training diverges, is reported in
+    `Reproduction.not_trained` (as `compare` reports it) and the other lambdas still run.
+    """
     config = resolve(config, seed)
-    scratch = tuple(fit_and_plot(lambd, config) for lambd in config.lambdas)
-    gluon = tuple(fit_and_plot_gluon(lambd, config) for lambd in config.lambdas)
-    return Reproduction(config, scratch, gluon)
+    runs: Dict[str, List[FitResult]] = {"scratch": [], "gluon": []}
+    not_trained: List[NotTrained] = []
+    for path, fit in (("scratch", fit_and_plot), ("gluon", fit_and_plot_gluon)):
+        for lambd in config.lambdas:
+            try:
+                runs[path].append(fit(lambd, config))
+            except DivergenceError as err:
+                status = "unstable" if unstable(config.lr, lambd) else "diverged"
+                not_trained.append(NotTrained(path, lambd, status, str(err)))
+    return Reproduction(config, tuple(runs["scratch"]), tuple(runs["gluon"]), tuple(not_trained))

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 import warnings
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
@@ -474,19 +475,26 @@ def _num(value: float) -> Optional[float]:
     return value if math.isfinite(value) else None
 
 
-def as_seeds(seeds: Any, start: int) -> Tuple[int, ...]:
+def as_seeds(seeds: Any, start: int) -> Sequence[int]:
     """The one rule for seeds, in the API and the CLI alike: a count N means the N seeds
-    start, start + 1, ..., start + N - 1 (start is config.seed); a sequence is used as given."""
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
+    start, start + 1, ..., start + N - 1 (start is config.seed); a sequence is used as given,
+    and may not repeat a seed. A count gives a `range`, so that a size check can refuse a
+    huge count before a tuple of it is built."""
+    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
         n = check_int(seeds, "seeds", minimum=1)
         if start + n - 1 > 2**32 - 1:
             raise ValueError(f"seeds={n} from seed {start} would pass 2**32 - 1; allowed: seed + seeds <= 2**32")
-        return tuple(range(start, start + n))
+        return range(start, start + n)
     if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
         raise ValueError(f"seeds must be a count >= 1 or a sequence of seeds, got {seeds!r}")
     out = tuple(check_int(s, "seeds", 0, 2**32 - 1) for s in seeds)
     if not out:
         raise ValueError("seeds must hold at least one seed, got an empty sequence")
+    if len(set(out)) < len(out):
+        seen: set = set()
+        first = next(s for s in out if s in seen or seen.add(s))
+        raise ValueError(f"seeds must not repeat a seed (it would be counted twice in every median), got seed "
+                         f"{first} twice in {list(out)[:20]}; allowed: distinct seeds")
     return out
 
 
@@ -530,6 +538,7 @@ def sweep(
         )
     if optimizer == "sgd" and lrs is None:  # the chapter's experiment: the fast (or exact) engine
         limits.check_size(config, seeds=len(seeds), lambdas=len(lambdas))
+        seeds = tuple(seeds)
         grid = train_grid(config, lambdas, seeds, progress=progress, exact=exact)
         validation = (train_grid(config, lambdas, seeds, config.n_train - n_valid, progress=progress, exact=exact)
                       if n_valid else None)
@@ -543,6 +552,7 @@ def sweep(
     if not lrs:
         raise ValueError("lrs must hold at least one learning rate, got an empty sequence")
     limits.check_size(config, seeds=len(seeds), lambdas=len(lambdas) * len(lrs))
+    seeds = tuple(seeds)
     grid = train_grid(config, lambdas, seeds, progress=progress, optimizer=optimizer, lrs=lrs, hp=hp)
     validation = (train_grid(config, lambdas, seeds, config.n_train - n_valid, progress=progress,
                              optimizer=optimizer, lrs=lrs, hp=hp) if n_valid else None)

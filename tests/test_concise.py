@@ -14,7 +14,8 @@ from mxwd.training import train
 
 MATRIX = list(itertools.product([0.0, 0.5, 5.0], [1, 5, 20], [False, True]))
 # float32 cases whose final training loss is tiny (3e-4..7e-4): rounding alone puts the
-# two paths' losses up to 7e-5 apart, relative (about 1e-8 absolute). See test_tiny_losses_*.
+# two paths' small training losses up to 7e-5 apart, relative (1e-7 absolute or less).
+# See test_tiny_losses_*.
 TINY_LOSS = {(lambd, 1, bias) for lambd in (0.0, 0.5) for bias in (False, True)}
 
 
@@ -44,8 +45,21 @@ def test_builtin_wd_equals_the_l2_penalty(lambd, batch_size, decay_bias):
 def test_tiny_losses_miss_1e_5_relative_in_float32_by_rounding_only(lambd, batch_size, decay_bias):
     config = Config(batch_size=batch_size, decay_bias=decay_bias)
     c32 = compare(lambd, config, seed=0)
-    # the float32 gap, reported: above the 1e-5 relative bar, tiny in absolute terms
-    assert c32.max_rel_loss_diff > 1e-5 and c32.max_loss_diff < 1e-5 and c32.max_dw <= 1e-5
+    # The float32 gap, reported: only small training losses miss the 1e-5 relative bar, and
+    # by little in absolute terms. The bounds, argued (p = 200 inputs, u = 2^-24 = 6e-8):
+    # - a loss >= 1e-2 is a float32 mean of 20 or 100 positive terms, accurate to about n*u
+    #   = 6e-6 relative, and the runs' weights differ by max |dw| <= 1e-6 (asserted), so
+    #   large losses meet 1e-5 relative; only losses below 1e-2 may miss it;
+    # - there the residuals r are small (rms sqrt(2 L) < 0.15) while x.w sums 200 terms of
+    #   size ~1 (relative error ~ sqrt(p) u), so the relative gap can exceed 1e-5, but the
+    #   absolute gap of L = mean(r^2)/2 is about rms(r) * rms(dr) <= 0.15 * sqrt(p) * 1e-6 = 2e-6
+    #   (measured: 1e-7 or less), five times under the rule's 1e-5 absolute floor.
+    # The largest absolute gap is elsewhere: the test loss (~56) differs by a few of its
+    # float32 ulps (3.8e-6 each; 1.1e-5 measured on one CPU), well within 1e-5 relative.
+    pairs = list(zip(c32.scratch.train_ls + c32.scratch.test_ls, c32.gluon.train_ls + c32.gluon.test_ls))
+    missed = [(x, y) for x, y in pairs if abs(x - y) > 1e-5 * max(abs(x), abs(y))]
+    assert missed and c32.max_rel_loss_diff > 1e-5 and c32.max_dw <= 1e-5
+    assert all(max(abs(x), abs(y)) < 1e-2 and abs(x - y) < 2e-6 for x, y in missed), missed
     assert c32.agree and not c32.gap.exact
     assert c32.causes[0].name == "float32 rounding"
     assert "agree by the rule" in c32.verdict()

@@ -74,7 +74,7 @@ BAD_CLI_ARGS = [
     (["compare", "--init-scale", "0"], ["init_scale", "0", "> 0"]),
     (["reproduce", "--from", "missing.json"], ["missing.json", "does not exist"]),
     (["frobnicate"], ["frobnicate", "reproduce"]),
-    ([], ["required", "COMMAND"]),
+    ([], ["choose a command", "mxwd --help"]),
 ]
 
 

@@ -15,15 +15,19 @@ NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 def _same_text_up_to_float32_digits(a: str, b: str) -> bool:
-    """Equal text, numbers equal to 1e-4 relative or 1e-6 absolute.
+    """Equal words, numbers equal to 1e-4 relative or 1e-6 absolute; spacing ignored.
 
     The numbers are bitwise reproducible on one machine, but float32 BLAS kernels differ
     between CPUs (OpenBLAS picks one per processor), which moves last digits and
-    rounding-sized differences such as max |dw| = 5e-8.
+    rounding-sized differences such as max |dw| = 5e-8. NumPy pads an array's columns to
+    its widest printed number, so a digit more or less moves the spaces: the words are
+    compared with runs of white space collapsed, the numbers as numbers.
     """
-    if NUMBER.sub("#", a) != NUMBER.sub("#", b):
+    words_a, words_b = (" ".join(NUMBER.sub(" # ", t).split()) for t in (a, b))
+    numbers_a, numbers_b = NUMBER.findall(a), NUMBER.findall(b)
+    if words_a != words_b or len(numbers_a) != len(numbers_b):
         return False
-    for x, y in zip(NUMBER.findall(a), NUMBER.findall(b)):
+    for x, y in zip(numbers_a, numbers_b):
         x, y = float(x), float(y)
         if not (abs(x - y) <= 1e-6 or abs(x - y) <= 1e-4 * max(abs(x), abs(y))):
             return False
@@ -124,3 +128,7 @@ def test_float32_digit_tolerance_is_what_it_says():
     assert _same_text_up_to_float32_digits("w 1.0000001 d 5e-08", "w 1.0000002 d 3e-08")
     assert not _same_text_up_to_float32_digits("w 1.001", "w 1.002")
     assert not _same_text_up_to_float32_digits("agree", "DIFFER")
+    # NumPy's column padding follows the widest number: the same numbers, other spacing
+    assert _same_text_up_to_float32_digits("[-2.25941  -0.101827]", "[-2.259409 -0.101827]")
+    assert not _same_text_up_to_float32_digits("[-2.25941 -0.101827]", "[-2.25941]")
+    assert not _same_text_up_to_float32_digits("a b", "ab")

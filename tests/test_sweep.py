@@ -42,11 +42,14 @@ def assert_within(grid, s, j, single, tol):
 @pytest.mark.parametrize("exact", [False, True], ids=["fast", "exact"])
 def test_every_sweep_model_equals_its_single_run(config, exact):
     lambdas = (0.0, 0.5, 5.0, 150.0) if config.lr * 150 < 2 else LAMBDAS
-    result = sweep(lambdas, SEEDS, config, exact=exact)
+    seeds = SEEDS
+    if config.num_epochs > 10:  # 2000 steps a model: one seed, the book's two lambdas and a strong one
+        lambdas, seeds = (0.0, 3.0, 150.0), SEEDS[:1]
+    result = sweep(lambdas, seeds, config, exact=exact, n_valid=0)
     # float32: within 1e-5 (compare's float32 rule); float64: within 1e-10 (its float64 rule)
     tol = 1e-5 if config.dtype == "float32" else 1e-10
     worst = 0.0
-    for s, seed in enumerate(SEEDS):
+    for s, seed in enumerate(seeds):
         for j, lambd in enumerate(lambdas):
             single = fit_and_plot(lambd, config, seed=seed)
             worst = max(worst, assert_within(result.grid, s, j, single, tol).max_dw)

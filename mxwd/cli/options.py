@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -23,22 +24,55 @@ class UsageError(Exception):
     """A command-line mistake: reported in one line, exit status 2."""
 
 
+# argparse takes "-1e-8" for an option (its pattern for negative numbers knows no exponent),
+# so `--epsilon -1e-8` would be "expected one argument" instead of a refused value.
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf(inity)?$|^-nan$", re.IGNORECASE)
+
+
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_NUMBER
+
     def error(self, message: str) -> None:  # one line, not usage + message
+        if "required: COMMAND" in message:
+            message = f"choose a command: {', '.join(COMMAND_NAMES)} (mxwd --help says what each does)"
         raise UsageError(message)
 
+    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:
+        """Parse, then give --out its default: a folder named for the run's kind (see `default_out`)."""
+        parsed = super().parse_args(args, namespace)
+        if getattr(parsed, "command", None) and getattr(parsed, "out", "given") is None:
+            parsed.out = default_out(parsed)
+        return parsed
 
+
+COMMAND_NAMES = ("reproduce", "compare", "sweep", "atlas", "distributed")
 CHOICES = {"bias_exclusion": BIAS_EXCLUSIONS, "loss_reduction": LOSS_REDUCTIONS, "dtype": DTYPES,
            "partial_batch_penalty": PARTIAL_BATCH_PENALTIES}
 
 
-class UsageError(Exception):
-    """A command-line mistake: reported in one line, exit status 2."""
+def default_out(args: argparse.Namespace) -> Path:
+    """results/COMMAND, plus what makes a run of another kind: the preset, --seeds, the optimizers.
 
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not usage + message
-        raise UsageError(message)
+    So the README's commands, run one after another in one folder, never collide:
+    `mxwd reproduce` writes results/reproduce, `mxwd reproduce --preset d2lzh-2019 --seeds 100`
+    results/reproduce-d2lzh-2019-seeds, `mxwd sweep --optimizer sgd adam` results/sweep-sgd-adam.
+    """
+    parts = [args.command]
+    if getattr(args, "from_file", None) is not None:
+        parts.append("from-" + Path(args.from_file).resolve().parent.name)
+    if args.preset is not None:
+        parts.append(args.preset)
+    if args.command == "reproduce" and args.seeds is not None:
+        parts.append("seeds")
+    if args.command == "sweep" and (args.optimizer != ["sgd"] or args.lrs is not None):
+        parts += list(dict.fromkeys(args.optimizer))
+        if args.optimizer == ["sgd"]:
+            parts.append("lrs")
+    if args.command == "atlas" and args.optimizers is not None:
+        parts += list(dict.fromkeys(args.optimizers))[:4] + (["more"] if len(set(args.optimizers)) > 4 else [])
+    return Path("results") / "-".join(parts)
 
 
 def _config_help() -> Dict[str, str]:
@@ -106,12 +140,27 @@ def _add_config_options(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def _add_output_options(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("--out", type=Path, default=Path("results") / command, metavar="DIR",
-                        help=f"folder for the results and figures (default results/{command})")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help=f"folder for the results and figures (default results/{command}, followed by "
+                             "the preset, the optimizers or -seeds when given, so runs of another kind never collide)")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     parser.add_argument("--quiet", action="store_true", help="print no progress")
     parser.add_argument("--yes", action="store_true",
                         help="run even if the run is estimated (after its first epoch) to take over an hour")
+
+
+def version_line() -> str:
+    """'mxwd 0.1.0 (MXNet 1.9.1, Python 3.11.7)', read from the installed metadata (MXNet is not imported)."""
+    import platform
+    from importlib import metadata
+
+    from mxwd import __version__
+
+    try:
+        mxnet = metadata.version("mxnet")
+    except metadata.PackageNotFoundError:
+        mxnet = "not installed"
+    return f"mxwd {__version__} (MXNet {mxnet}, Python {platform.python_version()})"
 
 
 def build_parser() -> Parser:
@@ -119,6 +168,7 @@ def build_parser() -> Parser:
         prog="mxwd",
         description="The weight-decay experiment of Dive into Deep Learning (gluonbook, 2018) on MXNet 1.9.1.",
     )
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     rep = sub.add_parser("reproduce", help="run the chapter: every lambd, from scratch and with Gluon")

@@ -7,6 +7,29 @@ from mxwd.cli.common import figure_names, say
 from mxwd.cli.options import config_from_args
 
 
+HYPERPARAMETER_FLAGS = ("beta1", "beta2", "epsilon", "momentum")
+
+
+def hyperparameter_flags(args: argparse.Namespace, optimizers: list) -> dict:
+    """Per optimizer, the hyperparameter flags given that it has (by the optimizer table).
+
+    A flag that none of the chosen optimizers has is refused rather than ignored.
+    """
+    from mxwd.optimizer_sweeps import SWEEP_OPTIMIZERS, hyperparameters
+
+    given = {k: getattr(args, k) for k in HYPERPARAMETER_FLAGS if getattr(args, k) is not None}
+    has = {name: set(hyperparameters(name)) for name in optimizers}  # also refuses unknown optimizers
+    for key, value in given.items():
+        if not any(key in keys for keys in has.values()):
+            owners = [n for n in SWEEP_OPTIMIZERS if key in hyperparameters(n)]
+            raise ValueError(f"--{key} {value:g} applies to {', '.join(owners)}, not to --optimizer "
+                             f"{' '.join(optimizers)}; leave it out or add one of those optimizers")
+    per = {name: {k: v for k, v in given.items() if k in has[name]} for name in optimizers}
+    for name, overrides in per.items():
+        hyperparameters(name, overrides)  # validated before any training (e.g. momentum in [0, 1))
+    return per
+
+
 def run(args: argparse.Namespace) -> int:
     from mxwd.config import check_int
     from mxwd.results import save_figure, staged_dir, versions, write_csv, write_json
@@ -17,20 +40,17 @@ def run(args: argparse.Namespace) -> int:
 
         config = config.replace(lambdas=DEFAULT_GRID)
     n_seeds = check_int(args.seeds, "seeds", minimum=1)
+    optimizers = list(dict.fromkeys(args.optimizer))
+    per_optimizer = hyperparameter_flags(args, optimizers)
     with staged_dir(args.out, args.force) as tmp:
         from mxwd import plot
         from mxwd.sweeps import sweep
 
-        optimizers = list(dict.fromkeys(args.optimizer))
         multi = args.lrs is not None or optimizers != ["sgd"]
         say(args, f"mxwd sweep: {', '.join(optimizers)}: {len(args.lrs or [config.lr])} lrs x "
                    f"{len(config.lambdas)} lambdas x {n_seeds} seeds; writing {args.out}")
         results = []
-        for name in optimizers:
-            overrides = {k: getattr(args, k) for k in ("beta1", "beta2", "epsilon", "momentum")
-                         if getattr(args, k) is not None and (name in ("adam", "adamw") or k == "momentum")}
-            if name != "sgdw":
-                overrides.pop("momentum", None)
+        for name, overrides in per_optimizer.items():
             results.append(sweep(config.lambdas, n_seeds, config, n_valid=args.n_valid, progress=not args.quiet,
                                  optimizer=name, lrs=args.lrs if multi else None, hyperparameters=overrides))
         figures = []

@@ -1,0 +1,115 @@
+"""What the command line refuses, what it accepts, and where it writes by default."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mxwd
+from mxwd.cli import main
+from mxwd.cli.options import build_parser, default_out
+from mxwd.config import Config, field_names
+
+REFUSED = [
+    # (argv, words the one-line message must contain)
+    (["sweep", "--optimizer", "sgdw", "--momentum", "1"], ["momentum", "1", "[0, 1)"]),
+    (["sweep", "--optimizer", "sgdw", "--momentum", "-1"], ["momentum", "-1", "[0, 1)"]),
+    (["sweep", "--beta1", "0.5"], ["--beta1", "adam, adamw", "--optimizer sgd"]),
+    (["sweep", "--optimizer", "sgd", "sgdw", "--epsilon", "1e-6"], ["--epsilon", "adam, adamw", "sgd sgdw"]),
+    (["sweep", "--optimizer", "adam", "--epsilon", "-1e-8"], ["epsilon", "-1e-08", "> 0"]),
+    (["sweep", "--optimizer", "adam", "--beta2", "-.5"], ["beta2", "-0.5", "[0, 1)"]),
+    ([], ["choose a command", "reproduce", "mxwd --help"]),
+]
+
+
+@pytest.mark.parametrize("argv, words", REFUSED)
+def test_the_cli_refuses_in_one_line_naming_the_value(argv, words, tmp_path, capsys):
+    assert main(argv + (["--out", str(tmp_path / "out"), "--quiet"] if argv else [])) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mxwd: error: "), err
+    for word in words:
+        assert word in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["--version"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"mxwd {mxwd.__version__} (MXNet 1.9.1, Python ")
+
+
+def _write(path: Path, payload) -> Path:
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def test_from_refuses_a_sweeps_file_and_an_incomplete_config(tmp_path, capsys):
+    full = Config().to_dict()
+    sweep_file = _write(tmp_path / "sweep.json", {"command": "sweep", "config": full})
+    assert main(["reproduce", "--from", str(sweep_file), "--out", str(tmp_path / "a"), "--quiet"]) == 2
+    assert "written by mxwd sweep" in capsys.readouterr().err
+    partial = {k: v for k, v in full.items() if k != "clip_gradient"}
+    old_file = _write(tmp_path / "results.json", {"command": "reproduce", "config": partial})
+    assert main(["reproduce", "--from", str(old_file), "--out", str(tmp_path / "b"), "--quiet"]) == 2
+    assert "lacks clip_gradient" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_from_reruns_a_complete_reproduce_file(tmp_path):
+    config = Config(num_epochs=1, lambdas=(0.5,))
+    good = _write(tmp_path / "results.json", {"command": "reproduce", "config": config.to_dict()})
+    assert main(["reproduce", "--from", str(good), "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    written = json.loads((tmp_path / "c" / "results.json").read_text())
+    assert Config.from_dict(written["config"]) == config
+    assert set(written["config"]) == set(field_names())
+
+
+def test_numpy_scalars_are_numbers():
+    config = Config(batch_size=np.int64(5), lr=np.float32(0.003), num_epochs=np.int32(1), seed=np.uint32(3))
+    assert type(config.batch_size) is int and type(config.lr) is float and config.seed == 3
+    json.dumps(config.to_dict())  # plain Python numbers: JSON-ready
+    a = mxwd.fit_and_plot(lambd=np.float32(5), config=config)
+    b = mxwd.fit_and_plot(lambd=5.0, config=config)
+    assert a.lambd == 5.0 and a.w == b.w
+    assert mxwd.sweep([np.float64(1.0)], seeds=np.int64(2), config=config, n_valid=0).seeds == (3, 4)
+    with pytest.raises(ValueError, match="integer"):
+        Config(batch_size=np.bool_(True))
+
+
+def test_repeated_seeds_are_refused():
+    with pytest.raises(ValueError, match=r"seed 1 twice in \[1, 2, 1\]"):
+        mxwd.sweep([1.0], seeds=[1, 2, 1])
+
+
+DEFAULT_OUTS = [
+    (["reproduce"], "results/reproduce"),
+    (["reproduce", "--preset", "d2lzh-2019", "--seeds", "100"], "results/reproduce-d2lzh-2019-seeds"),
+    (["reproduce", "--preset", "gluonbook-2018", "--seeds", "100"], "results/reproduce-gluonbook-2018-seeds"),
+    (["reproduce", "--from", "results/reproduce/results.json"], "results/reproduce-from-reproduce"),
+    (["sweep", "--seeds", "20"], "results/sweep"),
+    (["sweep", "--optimizer", "sgd", "adam", "adamw", "sgdw", "--lrs", "0.001"], "results/sweep-sgd-adam-adamw-sgdw"),
+    (["sweep", "--lrs", "0.001", "0.01"], "results/sweep-sgd-lrs"),
+    (["compare", "--batch-size", "3"], "results/compare"),
+    (["atlas", "--optimizers", "sgd", "adam"], "results/atlas-sgd-adam"),
+    (["distributed", "--preset", "d2l-1.0"], "results/distributed-d2l-1.0"),
+    (["reproduce", "--out", "mine"], "mine"),
+]
+
+
+@pytest.mark.parametrize("argv, out", DEFAULT_OUTS)
+def test_default_out_names_the_runs_kind(argv, out):
+    assert build_parser().parse_args(argv).out == Path(out)
+
+
+def test_reproduce_reports_an_unstable_lambd_and_runs_the_rest(tmp_path, capsys):
+    argv = ["reproduce", "--lambdas", "0", "5", "2000", "--num-epochs", "2", "--out", str(tmp_path / "r"), "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("UNSTABLE") == 2 and "lr * lambd = 6" in out  # on both paths
+    written = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert sorted((r["path"], r["lambd"]) for r in written["runs"]) == [
+        ("gluon", 0.0), ("gluon", 5.0), ("scratch", 0.0), ("scratch", 5.0)]
+    assert [(n["path"], n["lambd"], n["status"]) for n in written["not_trained"]] == [
+        ("scratch", 2000.0, "unstable"), ("gluon", 2000.0, "unstable")]
