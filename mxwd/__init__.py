@@ -10,6 +10,9 @@ The public API, imported on first use (so `mxwd --help` does not load MXNet):
 - `sweep(lambdas, seeds, config)`: many (lambda, seed) models trained at once.
 - `reproduce(config, seed)`: both lambdas on both paths, as `mxwd reproduce` runs them.
 - `atlas(optimizers, config)`: what `wd` does in every MXNet optimizer (coupled, decoupled, other).
+- `DecayPolicy`, `decay_policy(block_or_params, exclude, include)`: which parameters are
+  decayed (any Gluon block; weights of 2+ dimensions by default); every engine reads it.
+- `StepPlan`, `step_plan(config)`: how each step is scaled (divisor, penalty weight, decay).
 - `optimizers`: the one table of optimizers (rules, hyperparameters, NumPy references).
 - `distributed(config, workers, servers, ...)`: the chapter data-parallel on MXNet's kvstore.
 - `plot`: figures drawn from the returned results (never during training).
@@ -45,8 +48,12 @@ _EXPORTS = {
     "distributed": "mxwd.parallel",
     "Atlas": "mxwd.optimizer_atlas",
     "SweepResult": "mxwd.sweeps",
+    "DecayPolicy": "mxwd.policy",
+    "decay_policy": "mxwd.policy",
+    "StepPlan": "mxwd.steps",
+    "step_plan": "mxwd.steps",
 }
-_MODULES = ("plot", "config", "data", "scratch", "concise", "decay", "comparison", "reproduction", "sweeps", "published", "results", "optimizers")
+_MODULES = ("plot", "config", "data", "scratch", "concise", "decay", "policy", "steps", "comparison", "reproduction", "sweeps", "published", "results", "optimizers")
 
 __all__ = sorted(_EXPORTS) + list(_MODULES)
 

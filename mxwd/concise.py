@@ -22,6 +22,7 @@ from mxwd.config import Config, check_lambd, resolve
 from mxwd.data import make_data
 from mxwd.decay import gluon_trainers
 from mxwd.results import FitResult
+from mxwd.steps import step_plan
 from mxwd.training import train
 
 __all__ = ["fit_and_plot_gluon", "make_net"]
@@ -48,7 +49,7 @@ class GluonModel:
     def __init__(self, net: "nn.Dense", trainers: List["gluon.Trainer"], config: Config):
         self.net, self.trainers, self.config = net, trainers, config
         self.loss_fn = gluon.loss.L2Loss()
-        self.divisor = config.batch_size if config.loss_reduction == "sum" else 1
+        self.plan = step_plan(config, "wd")
 
     def step(self, X: "nd.NDArray", y: "nd.NDArray") -> None:
         with autograd.record():
@@ -56,8 +57,9 @@ class GluonModel:
             if self.config.loss_reduction == "mean":
                 l = l.mean()
         l.backward()
+        divisor = self.plan.for_rows(X.shape[0]).divisor
         for trainer in self.trainers:
-            trainer.step(self.divisor)
+            trainer.step(divisor)
 
     def loss(self, X: "nd.NDArray", y: "nd.NDArray") -> "nd.NDArray":
         return self.loss_fn(self.net(X), y).mean()

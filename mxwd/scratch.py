@@ -25,8 +25,10 @@ from typing import List, Optional, Sequence, Tuple
 from mxwd._mx import autograd, nd
 from mxwd.config import Config, check_lambd, resolve
 from mxwd.data import make_data
-from mxwd.decay import l2_penalty, penalty
+from mxwd.decay import l2_penalty
+from mxwd.policy import chapter_policy
 from mxwd.results import FitResult
+from mxwd.steps import step_plan
 from mxwd.training import train
 
 __all__ = ["init_params", "linreg", "squared_loss", "l2_penalty", "sgd", "fit_and_plot"]
@@ -88,29 +90,31 @@ def sgd_exact(params: Sequence["nd.NDArray"], lr: float, batch_size: int, clip_g
 
 
 class ScratchModel:
-    """w, b as NDArrays; one step = autograd(loss + lambd * penalty), backward, sgd."""
+    """w, b as NDArrays; one step = autograd(loss + lambd * penalty), backward, sgd.
+
+    What is penalized is the chapter's `DecayPolicy` (w; b too with decay_bias), and how
+    each step is scaled is the `StepPlan` (mxwd.steps): the divisor passed to sgd, and the
+    penalty's weight on a partial batch (per_example or per_step).
+    """
 
     def __init__(self, params: List["nd.NDArray"], lambd: float, config: Config, exact_step: bool = False):
         self.params, self.lambd, self.config = params, lambd, config
-        # "sum": backward sums the loss vector, sgd divides by |B|; "mean": divide by 1.
-        self.divisor = config.batch_size if config.loss_reduction == "sum" else 1
+        self.named = dict(zip(("w", "b"), params))
+        self.policy = chapter_policy(self.named, config)
+        self.plan = step_plan(config, "penalty")
         self.update = sgd_exact if exact_step else sgd
-        # "per_step": a partial batch of n rows gets the penalty times |B| / n, so that its
-        # summed gradient is |B| lambd w, the decay of a full batch (Gluon's wd semantics).
-        self.rescale_partial = config.loss_reduction == "sum" and config.partial_batch_penalty == "per_step"
 
     def step(self, X: "nd.NDArray", y: "nd.NDArray") -> None:
         w, b = self.params
-        lambd = self.lambd
-        if self.rescale_partial and X.shape[0] < self.divisor:
-            lambd = lambd * self.divisor / X.shape[0]
+        plan = self.plan.for_rows(X.shape[0])
+        lambd = self.lambd if plan.penalty_weight == 1 else self.lambd * plan.penalty_weight
         with autograd.record():
             l = squared_loss(linreg(X, w, b), y)
             if self.config.loss_reduction == "mean":
                 l = l.mean()
-            l = l + lambd * penalty(self.params, self.config.decay_bias)
+            l = l + lambd * self.policy.penalty(self.named)
         l.backward()
-        self.update(self.params, self.config.lr, self.divisor, self.config.clip_gradient)
+        self.update(self.params, self.config.lr, plan.divisor, self.config.clip_gradient)
 
     def loss(self, X: "nd.NDArray", y: "nd.NDArray") -> "nd.NDArray":
         return squared_loss(linreg(X, *self.params), y).mean()

@@ -253,6 +253,6 @@ def test_mxwd_compare_shows_agreement_at_the_sources_settings(cli, tmp_path):
 def test_the_decay_policy_is_described():
     from mxwd.decay import describe
 
-    assert describe(Config()) == (
-        "decayed: w (200 values); not decayed: b (1 value) (Gluon: bias excluded by two trainers)")
-    assert describe(Config(decay_bias=True)) == "decayed: w (200 values), b (1 value); not decayed: none"
+    assert describe(Config()) == ("decayed: 1 tensor, 200 values (w); not decayed: 1 tensor, 1 value (b) "
+                                  "(Gluon: bias excluded by two trainers)")
+    assert describe(Config(decay_bias=True)) == "decayed: 2 tensors, 201 values (w, b); not decayed: 0 tensors, 0 values"
