@@ -36,3 +36,17 @@ def test_numbers_come_as_numpy_arrays():
     s = mxwd.sweep((0.1, 1.0), 3, CONFIG, optimizer="sgdw", lrs=(0.001, 0.01, 0.02))
     assert s.final_test_ls.shape == (3, 6) and s.test_band_by_lr().median.shape == (3, 2)
     assert isinstance(s.band("w_norm").median, np.ndarray)
+
+
+def test_the_readmes_python_example_runs_and_prints_what_it_says(capsys):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (code,) = re.findall(r"## Python\n```python\n(.*?)```", readme, re.S)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102  (our own README)
+    out = capsys.readouterr().out
+    assert namespace["c"].agree
+    assert "decayed: 2 tensors, 40 values" in out and "not decayed: 4 tensors, 25 values" in out
+    assert "not trained (grad_req='null'): 2 tensors, 16 values" in out
