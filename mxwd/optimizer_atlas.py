@@ -10,8 +10,8 @@ is trained four times with the optimizer's own hyperparameters and learning rate
     (iii)  decoupled: wd = 0, then w <- w - lr * lambd * w_old after each step
     (none) wd = 0, no penalty: the run without any decay
 
-The bias is kept out of every decay (wd_mult = 0, and the penalty is on w only), as the
-source does. The classification compares the final weights:
+What the runs decay is the chapter's `DecayPolicy` (mxwd.policy): w, and b too with
+decay_bias; the others get wd_mult = 0 and no penalty, as the source does. The classification compares the final weights:
 
     coupled     (ii) equals (i):   wd is an L2 penalty's gradient term
     decoupled   (ii) equals (iii): wd shrinks the weights directly, by lr * wd * w per step
@@ -69,16 +69,20 @@ def train_with(spec: OptimizerSpec, config: Config, lambd: float, mode: str,
     from mxwd._mx import autograd, gluon
     from mxwd.concise import make_net
     from mxwd.data import data_iter, epoch_orders, make_data
-    from mxwd.decay import l2_penalty
+    from mxwd.policy import chapter_policy
+    from mxwd.steps import step_plan
 
     if wd is None:
         wd = lambd if mode == "wd" else 0.0
     data = make_data(config)
     net = make_net(config)
+    policy = chapter_policy(net, config)  # what all four runs decay: w, and b too with decay_bias
+    policy.apply(net)
     if wd_mult_zero:
         net.collect_params().setattr("wd_mult", 0.0)
-    elif not config.decay_bias:
-        net.collect_params(".*bias").setattr("wd_mult", 0.0)
+    params = net.collect_params()
+    decayed = [params[n] for n in policy.decayed]
+    plan = step_plan(config, "wd")  # the optimizer's wd decays every step: the penalty and (iii) too
     lr = config.lr
     if spec.weight_only:
         trainers = [gluon.Trainer(net.collect_params(".*weight"), spec.create(lr, wd), kvstore=None),
@@ -87,23 +91,23 @@ def train_with(spec: OptimizerSpec, config: Config, lambd: float, mode: str,
         trainers = [gluon.Trainer(net.collect_params(), spec.create(lr, wd), kvstore=None)]
     loss_fn = gluon.loss.L2Loss()
     total = config.loss_reduction == "sum"
-    # The penalty per step: its gradient is lambd * w after the step's division by `divisor`.
-    divisor = config.batch_size if total else 1
     weight = net.weight
     clock = limits.Clock(config.num_epochs, f"atlas {spec.name}")
     for order in epoch_orders(config):
         for X, y in data_iter(config.batch_size, data.train_features, data.train_labels, order):
+            step = plan.for_rows(X.shape[0])
             with autograd.record():
                 l = loss_fn(net(X), y)
                 l = l.sum() if total else l.mean()
-                if mode == "penalty":
-                    l = l + (divisor * lambd) * l2_penalty(weight.data())
+                if mode == "penalty":  # its gradient is lambd * p after the step's division by the divisor
+                    l = l + (step.divisor * step.decay * lambd) * policy.penalty(params)
             l.backward()
-            w_old = weight.data().copy() if mode == "decoupled" else None
+            old = [p.data().copy() for p in decayed] if mode == "decoupled" else None
             for trainer in trainers:
-                trainer.step(divisor)
-            if w_old is not None:
-                weight.set_data(weight.data() - (lr * lambd) * w_old)
+                trainer.step(step.divisor)
+            if old is not None:
+                for p, p_old in zip(decayed, old):
+                    p.set_data(p.data() - (lr * lambd * step.decay) * p_old)
             interrupt.check()
         clock.tick()
     clock.close()
@@ -264,29 +268,56 @@ class Atlas:
                 return e
         raise KeyError(name)
 
-    def table(self) -> str:
-        """The atlas as a Markdown table (atlas.md)."""
+    def _title(self) -> str:
         c = self.config
-        lines = [
-            f"Optimizer atlas: lambd = wd = {self.lambd:g}, lr = {c.lr:g}, batch_size {c.batch_size}, "
-            f"{c.num_epochs} epochs, seed {c.seed}, {c.dtype}; equal means max|dw| <= "
-            f"{EQUAL_FRACTION:g} x effect",
-            "",
-            "| optimizer | wd is | max\\|w_wd - w_penalty\\| | max\\|w_wd - w_decoupled\\| | effect of wd | "
-            "wd_mult honoured | float64 | notes |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
+        return (f"Optimizer atlas: lambd = wd = {self.lambd:g}, lr = {c.lr:g}, batch_size {c.batch_size}, "
+                f"{c.num_epochs} epochs, seed {c.seed}, {c.dtype}; equal means max|dw| <= "
+                f"{EQUAL_FRACTION:g} x effect")
+
+    def _cells(self, e: AtlasEntry) -> Tuple[str, ...]:
+        """One entry's cells under COLUMNS, as text (numbers by `_g`)."""
+        honoured = {True: "yes", False: "NO", None: "n/a"}[e.wd_mult_honoured]
+        return (e.name, e.classification, _g(e.dw_coupled), _g(e.dw_decoupled), _g(e.effect), honoured, e.float64)
+
+    def table(self) -> str:
+        """The atlas for the terminal: an aligned row per optimizer, with its notes (and a
+        float64 failure, which is long) on indented lines beneath it. Every text is printed as
+        it is, `|` included; the Markdown version (atlas.md) is `markdown`."""
+        rows = []
         for e in self.entries:
-            honoured = {True: "yes", False: "NO", None: "n/a"}[e.wd_mult_honoured]
-            lines.append(
-                f"| {e.name} | {e.classification} | {_g(e.dw_coupled)} | {_g(e.dw_decoupled)} | {_g(e.effect)} | "
-                f"{honoured} | {e.float64.replace('|', '/')} | {e.notes.replace('|', '/')} |"
-            )
+            cells = list(self._cells(e))
+            long_float64 = len(e.float64) > len("not tried")
+            if long_float64:
+                cells[-1] = e.float64.split(":")[0] if ":" in e.float64 else "see below"
+            rows.append((cells, e.float64 if long_float64 else "", e.notes))
+        widths = [max(len(h), *(len(cells[i]) for cells, _, _ in rows)) for i, h in enumerate(COLUMNS)]
+        numeric = {2, 3, 4}  # right-aligned
+
+        def line(cells: Sequence[str]) -> str:
+            return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
+                             for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+        lines = [self._title(), "", line(COLUMNS)]
+        for cells, float64, notes in rows:
+            lines.append(line(cells))
+            if float64:
+                lines.append(f"    float64: {float64}")
+            if notes:
+                lines.append(f"    notes: {notes}")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """The atlas as a Markdown table (atlas.md); a `|` inside a cell is written `\\|`."""
+        lines = [self._title(), "",
+                 "| " + " | ".join(_md(h) for h in COLUMNS + ("notes",)) + " |",
+                 "|" + "---|" * (len(COLUMNS) + 1)]
+        for e in self.entries:
+            lines.append("| " + " | ".join(_md(c) for c in self._cells(e) + (e.notes,)) + " |")
         return "\n".join(lines)
 
     def rules(self) -> str:
-        """The update rule and the order of rescale_grad, clip_gradient and wd, per optimizer."""
-        return "\n".join(f"| {e.name} | `{e.rule}` | {e.order} |" for e in self.entries)
+        """The update rule and the order of rescale_grad, clip_gradient and wd, per optimizer (Markdown rows)."""
+        return "\n".join(f"| {_md(e.name)} | `{_md(e.rule)}` | {_md(e.order)} |" for e in self.entries)
 
     def summary(self) -> str:
         counts = {k: sum(e.classification == k for e in self.entries) for k in CLASSES}
@@ -313,6 +344,16 @@ class Atlas:
 
 def _g(value: float) -> str:
     return f"{value:.2g}" if math.isfinite(value) else "inf"
+
+
+def _md(text: str) -> str:
+    """Text for a Markdown table cell: `|` would end the cell, so it is escaped as `\\|`."""
+    return text.replace("|", "\\|")
+
+
+# The atlas's columns (the Markdown table adds "notes"): the same words in the terminal and atlas.md.
+COLUMNS = ("optimizer", "wd is", "max|w_wd - w_penalty|", "max|w_wd - w_decoupled|", "effect of wd",
+           "wd_mult honoured", "float64")
 
 
 def atlas_specs(names: Optional[Sequence[str]] = None) -> Tuple[OptimizerSpec, ...]:

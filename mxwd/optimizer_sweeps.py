@@ -29,19 +29,19 @@ import numpy as np
 from mxwd import interrupt
 from mxwd._mx import nd
 from mxwd.config import Config
+from mxwd.optimizers import SWEEP_OPTIMIZERS  # the table says which optimizers the sweep has
 from mxwd.optimizers import spec as get_spec
+from mxwd.policy import chapter_mask
+from mxwd.steps import step_plan
+from mxwd.training import diverged
 
-SWEEP_OPTIMIZERS = ("sgd", "adam", "adamw", "sgdw")
-ADAM_DEFAULTS = {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
 
 
 def hyperparameters(optimizer: str, overrides: Mapping[str, Any] | None = None) -> Dict[str, Any]:
-    """The optimizer's hyperparameters (the optimizer table's, then Adam's usual defaults, then overrides)."""
+    """The optimizer's hyperparameters: the optimizer table's, then the overrides (validated)."""
     if optimizer not in SWEEP_OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(SWEEP_OPTIMIZERS)}; got {optimizer!r}")
     hp = dict(get_spec(optimizer).hyperparameters)
-    if optimizer in ("adam", "adamw"):
-        hp = {**ADAM_DEFAULTS, **hp}
     for key, value in (overrides or {}).items():
         if value is None:
             continue
@@ -66,7 +66,7 @@ def train_chunk(config: Config, optimizer: str, hp: Mapping[str, Any], lrs: Sequ
     from mxwd.sweeps import Grid, _seed_arrays
 
     arrays, orders = _seed_arrays(config, seeds, n_fit)
-    S, n, p, B = len(seeds), n_fit, config.num_inputs, config.batch_size
+    S, n, p = len(seeds), n_fit, config.num_inputs
     dtype = config.dtype
     pairs = [(lr, lam) for lr in lrs for lam in lambdas]
     M = len(pairs)
@@ -77,12 +77,20 @@ def train_chunk(config: Config, optimizer: str, hp: Mapping[str, Any], lrs: Sequ
     Xtr, ytr = augment(arrays["Xtr"]), arrays["ytr"]
     Xte, yte = augment(arrays["Xte"]), arrays["yte"]
     W = nd.broadcast_to(nd.concat(arrays["w0"], nd.zeros((S, 1, 1), dtype=dtype), dim=1), (S, p + 1, M)).copy()
+    initial = _mean_loss(Xtr, ytr, W).asnumpy().astype(np.float64)  # (S, M): the scale of `diverged`
     lr_col = np.array([lr for lr, _ in pairs])
+    lam_col = np.array([lam for _, lam in pairs])
+    # MXNet's sgd_update takes lr, wd and rescale_grad as float32 numbers, whatever the weights' dtype
+    hyper = np.float32 if optimizer == "sgd" else np.float64
+    w_decayed, b_decayed = chapter_mask(config)  # the one policy: w, and the bias (last row) with decay_bias
     lam_rows = np.zeros((1, p + 1, M))
-    lam_rows[0, :p, :] = [lam for _, lam in pairs]  # the bias (last row) is not decayed
-    LR = nd.array(lr_col.reshape(1, 1, M), dtype=dtype)
+    lam_rows[0, :p, :] = lam_col.astype(hyper) if w_decayed else 0.0
+    lam_rows[0, p, :] = lam_col.astype(hyper) if b_decayed else 0.0
+    lr_f = lr_col.astype(hyper).astype(np.float64).reshape(1, 1, M)
+    LR = nd.array(lr_f, dtype=dtype)
     LAM = nd.array(lam_rows, dtype=dtype)
-    DEC = nd.array(1 - lr_col.reshape(1, 1, M) * lam_rows, dtype=dtype)  # decoupled and SGD decay factors
+    DEC = nd.array(1 - lr_f * lam_rows, dtype=dtype)  # decoupled and SGD decay factors
+    plan = step_plan(config, "wd", n_fit)  # the optimizer's wd: lr * lambd every step, a partial one too
     zeros = nd.zeros((S, p + 1, M), dtype=dtype)
     state = [nd.zeros((S, p + 1, M), dtype=dtype) for _ in range(2)]  # Adam's m, v; sgdw's momentum
     b1, b2 = hp.get("beta1", 0.9), hp.get("beta2", 0.999)
@@ -93,18 +101,20 @@ def train_chunk(config: Config, optimizer: str, hp: Mapping[str, Any], lrs: Sequ
     m_ratio = s_v * float(f32(1) - f32(b1)) / float(real(1 - b1))
     offsets = (np.arange(S) * n)[:, None]
     flat_X, flat_y = Xtr.reshape((S * n, p + 1)), ytr.reshape((S * n, 1))
-    bounds = [(i, min(i + B, n)) for i in range(0, n, B)]
     t = 0
     train_ls, test_ls = [], []
     for epoch in range(config.num_epochs):
         index = nd.array((orders[:, epoch, :] + offsets).reshape(-1), dtype="int64")
         Xe = flat_X.take(index).reshape((S, n, p + 1))
         ye = flat_y.take(index).reshape((S, n, 1))
-        for i, j in bounds:
+        for step_ in plan.steps:
+            i, j = step_.start, step_.stop
             t += 1
             Xb = nd.slice_axis(Xe, axis=1, begin=i, end=j)
             r = nd.broadcast_sub(nd.batch_dot(Xb, W), nd.slice_axis(ye, axis=1, begin=i, end=j))  # (S, rows, M)
-            scale = 1.0 / B if config.loss_reduction == "sum" else 1.0 / (j - i)
+            # Trainer.step(divisor) rescales the summed gradient by 1/divisor (float32 for MXNet's sgd);
+            # a batch mean (divisor 1) is already divided by its rows
+            scale = float(hyper(1.0 / step_.divisor)) if step_.divisor != 1 else step_.grad_scale
             g = nd.batch_dot(Xb, r, transpose_a=True) * scale  # (S, p + 1, M)
             if optimizer == "sgd":
                 W = nd.broadcast_mul(W, DEC) - nd.broadcast_mul(g, LR)
@@ -143,14 +153,12 @@ def train_chunk(config: Config, optimizer: str, hp: Mapping[str, Any], lrs: Sequ
         valid = _mean_loss(augment(arrays["Xva"]), arrays["yva"], W).asnumpy().astype(np.float64)
     train = nd.stack(*train_ls, axis=-1).asnumpy().astype(np.float64)
     test = nd.stack(*test_ls, axis=-1).asnumpy().astype(np.float64)
-    limit = np.finfo(dtype).max
-    with np.errstate(all="ignore"):
-        finite = (np.abs(train) <= limit).all(axis=-1) & (np.abs(test) <= limit).all(axis=-1)
+    lost = diverged(train, initial) | diverged(test, initial)  # the one rule, against each model's initial loss
     # the decay factor 1 - lr lambd of sgd, sgdw and adamw: |.| >= 1 never shrinks w
     unstable = (lr_col * np.array([lam for _, lam in pairs]) >= 2) if optimizer != "adam" else np.zeros(M, bool)
     Wn = W.asnumpy()
     return Grid(train_ls=train, test_ls=test, valid_ls=valid, w=Wn[:, :p, :].transpose(0, 2, 1),
-                b=Wn[:, p, :].astype(np.float64), diverged=~finite | unstable[None, :])
+                b=Wn[:, p, :].astype(np.float64), diverged=lost | unstable[None, :])
 
 
 def _mean_loss(X, y, W):
@@ -160,16 +168,18 @@ def _mean_loss(X, y, W):
 
 def summary(results: Sequence[Any]) -> str:
     """Per optimizer (a SweepResult each): the best median final test loss, at which lr and
-    lambd, and the best lambd at each lr (what `mxwd sweep --optimizer ...` prints last)."""
+    lambd, the best lambd at each lr, and how many models diverged (`mxwd.training.diverged`:
+    they count nowhere else); what `mxwd sweep --optimizer ...` prints last."""
     lines = ["best median final test loss per optimizer, and the best lambd at each lr:"]
     for r in results:
         grid = r.test_band_by_lr().median
+        lost = f"{int(r.grid.diverged.sum())} of {r.grid.diverged.size} models diverged"
         if not np.isfinite(grid).any():
-            lines.append(f"  {r.optimizer}: every model diverged")
+            lines.append(f"  {r.optimizer}: every model diverged ({lost})")
             continue
         i, j = np.unravel_index(np.nanargmin(grid), grid.shape)
         per_lr = [f"{lr:.2g}: {r.lambdas[int(np.nanargmin(row))]:.3g}" if np.isfinite(row).any() else f"{lr:.2g}: diverged"
                   for lr, row in zip(r.lrs, grid)]
         lines.append(f"  {r.optimizer:>5}: {grid[i, j]:.4g} at lr {r.lrs[i]:.3g}, lambd {r.lambdas[j]:.3g}; "
-                     f"best lambd by lr: {', '.join(per_lr)}")
+                     f"best lambd by lr: {', '.join(per_lr)}; {lost}")
     return "\n".join(lines)

@@ -36,6 +36,8 @@ class OptimizerSpec:
     weight_only: bool = False  # MXNet cannot optimize the 1-D Dense bias: the bias gets plain SGD
     wd_note: str = ""  # what wd does here, when it is neither a plain L2 gradient term nor lr*wd*w
     reference: Optional[Callable[..., "Reference"]] = None  # float64 NumPy reference, if written
+    sweep: str = ""  # in the lr x lambd sweep (`mxwd sweep --optimizer`): what it is there; "" if not
+    flags: Tuple[str, ...] = ()  # the hyperparameters the sweep's command-line flags may set
 
     def create(self, lr: float, wd: float) -> Any:
         """A fresh MXNet Optimizer object for this spec with learning rate lr and weight decay wd."""
@@ -264,12 +266,14 @@ _ContribAdamW = None
 # size 1 the chapter's model diverges: max |w| reaches 1.8e6 in 200 steps), and Signum's
 # own default 0.9 (its steps are signs, bounded by lr).
 MOMENTUM = {"momentum": 0.5}
+ADAM_FLAGS = {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}  # MXNet's and torch's defaults
 
 COUPLED_CLIP_FIRST = "s*g, then clip, then + wd*w (wd is never clipped)"
 COUPLED_CLIP_LAST = "s*g + wd*w, then clip (the decay term is clipped too)"
 
 OPTIMIZERS: Tuple[OptimizerSpec, ...] = (
-    OptimizerSpec("sgd", "sgd", "w <- (1 - lr*wd) w - lr clip(s g)", COUPLED_CLIP_FIRST, reference=SGDRef),
+    OptimizerSpec("sgd", "sgd", "w <- (1 - lr*wd) w - lr clip(s g)", COUPLED_CLIP_FIRST, reference=SGDRef,
+                  sweep="the chapter's, as gluon.Trainer('sgd') runs it"),
     OptimizerSpec("sgd+momentum", "sgd", "v <- m v - lr (clip(s g) + wd w); w <- w + v", COUPLED_CLIP_FIRST,
                   MOMENTUM, reference=SGDRef),
     OptimizerSpec("nag", "nag", "v' = m v; w <- w - v' + (1+m)(v' - lr (clip(s g) + wd w)); v <- v' - lr (clip(s g) + wd w)",
@@ -290,7 +294,8 @@ OPTIMIZERS: Tuple[OptimizerSpec, ...] = (
                   COUPLED_CLIP_FIRST, MOMENTUM),
     OptimizerSpec("ccsgd", "ccsgd", "the same as sgd (a deprecated alias)", COUPLED_CLIP_FIRST),
     OptimizerSpec("adam", "adam", "g' = clip(s g + wd w); m, v <- Adam moments of g'; w <- w - lr sqrt(1-b2^t)/(1-b1^t) m/(sqrt(v)+eps)",
-                  COUPLED_CLIP_LAST, reference=AdamRef),
+                  COUPLED_CLIP_LAST, ADAM_FLAGS, reference=AdamRef,
+                  sweep="MXNet's, wd coupled: Adam + L2", flags=tuple(ADAM_FLAGS)),
     OptimizerSpec("adamax", "adamax", "g' = clip(s g + wd w); m <- b1 m + (1-b1) g'; u <- max(b2 u, |g'|); w <- w - lr/(1-b1^t) m/u",
                   COUPLED_CLIP_LAST),
     OptimizerSpec("nadam", "nadam", "g' = clip(s g + wd w); Nesterov-scheduled Adam on g'", COUPLED_CLIP_LAST),
@@ -323,12 +328,24 @@ OPTIMIZERS: Tuple[OptimizerSpec, ...] = (
 OPTIMIZERS += (
     OptimizerSpec("adamw", "adamw", "w <- w - lr wd w; m, v <- Adam moments of clip(s g); w <- w - lr m_hat/(sqrt(v_hat)+eps)",
                   "s*g, then clip; wd*w is subtracted first, scaled by lr (mxwd.optim, torch's AdamW)",
-                  reference=AdamWRef),
+                  ADAM_FLAGS, reference=AdamWRef, sweep="mxwd.optim, decoupled", flags=tuple(ADAM_FLAGS)),
     OptimizerSpec("sgdw", "sgdw", "w <- w - lr wd w; v <- m v - lr clip(s g); w <- w + v",
-                  "s*g, then clip; wd*w is subtracted first, scaled by lr (mxwd.optim)", MOMENTUM, reference=SGDWRef),
+                  "s*g, then clip; wd*w is subtracted first, scaled by lr (mxwd.optim)", MOMENTUM,
+                  reference=SGDWRef, sweep="mxwd.optim, decoupled", flags=("momentum",)),
 )
 
 BY_NAME: Dict[str, OptimizerSpec] = {spec.name: spec for spec in OPTIMIZERS}
+SWEEP_OPTIMIZERS: Tuple[str, ...] = tuple(spec.name for spec in OPTIMIZERS if spec.sweep)
+
+
+def sweep_flags() -> Dict[str, Tuple[Any, Tuple[str, ...]]]:
+    """Each hyperparameter flag of the sweep: (its default, the optimizers that have it)."""
+    flags: Dict[str, Tuple[Any, Tuple[str, ...]]] = {}
+    for name in SWEEP_OPTIMIZERS:
+        for key in BY_NAME[name].flags:
+            default = BY_NAME[name].hyperparameters[key]
+            flags[key] = (default, flags.get(key, (default, ()))[1] + (name,))
+    return flags
 
 
 def spec(name: str) -> OptimizerSpec:

@@ -6,7 +6,7 @@ Save one with `mxwd.results.save_figure(fig, stem)`.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple
 
 import matplotlib
 import numpy as np
@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
 FIGSIZE = (6.4, 4.0)  # inches; saved at DPI: 640 x 400 px, readable at 100% zoom
 DPI = 100
 MIN_FONT = 9  # points: no text on a figure is smaller
+TAB10 = tuple(f"C{i}" for i in range(10))  # the default cycle: ten distinct colors
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")  # told apart where colormap neighbours look alike
 
 
 def _epochs(result: "FitResult") -> range:
@@ -49,36 +51,110 @@ def semilogy(result: "FitResult", ax=None) -> Figure:
     return fig
 
 
+def _run_styles(lambdas: Sequence[float]) -> Dict[float, Tuple[Any, str]]:
+    """A (color, marker) per lambd, no two alike: up to 10 lambdas the ten distinct tab10
+    colors and no marker (the source's look); beyond, a sequential colormap in lambd order
+    (each lambd its own color) and markers that differ between neighbours, whose colors
+    are close."""
+    lambdas = sorted(lambdas)
+    if len(lambdas) <= len(TAB10):
+        return {v: (TAB10[i], "") for i, v in enumerate(lambdas)}
+    cmap = matplotlib.colormaps["viridis"]
+    top = len(lambdas) - 1
+    return {v: (cmap(0.9 * i / top), MARKERS[i % len(MARKERS)]) for i, v in enumerate(lambdas)}
+
+
+def _legend_columns(labels: Sequence[str], width_in: float) -> int:
+    """How many legend columns of MIN_FONT labels fit across width_in inches (at least 1)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    prop = FontProperties(size=MIN_FONT)
+    text = max(TextToPath().get_text_width_height_descent(s, prop, ismath=False)[0] for s in labels)
+    em = MIN_FONT  # points; a legend's spacings are in units of its font size
+    column = 1.03 * text + em * (2.0 + 0.8)  # the text (3% for the renderer's hinting), handle and pad
+    usable = width_in * 72 - em * (2 * 0.5 + 2 * 0.4) - 4  # less the legend's own pads and 4 points
+    return max(1, min(len(labels), int((usable + 2.0 * em) // (column + 2.0 * em))))
+
+
+def _legend_below(fig: Figure, handles: Sequence[Any], width_in: float, bottom_in: float):
+    """One legend of `handles` bottom_in inches above the figure's bottom edge, in as many
+    columns as fit across width_in; returns (legend, its height in inches), so that the
+    caller sizes the figure around it."""
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    renderer = RendererAgg(int(width_in * fig.dpi), int(fig.dpi), fig.dpi)  # measures text; draws nothing
+    ncol = _legend_columns([h.get_label() for h in handles], width_in)
+    while True:
+        legend = fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=MIN_FONT,
+                            bbox_to_anchor=(width_in / 2, bottom_in), bbox_transform=fig.dpi_scale_trans,
+                            borderaxespad=0)
+        box = legend.get_window_extent(renderer)
+        if box.width <= (width_in - 0.1) * fig.dpi or ncol == 1:
+            return legend, box.height / fig.dpi
+        legend.remove()
+        ncol -= 1
+
+
 def runs(results: Sequence["FitResult"]) -> Figure:
     """The source's plot for several runs at once: a panel per path (from scratch, Gluon),
-    train solid and test dotted, one color per lambd.
+    train solid and test dotted, one color per lambd (see `_run_styles`), one legend below
+    the panels whose rows grow the figure, so it never covers a curve, for any number of lambdas.
 
     One figure with fixed margins renders in one pass, much faster than one figure per
     run: `mxwd reproduce` writes it (the per-run figure is `semilogy`).
     """
+    from matplotlib.lines import Line2D
+
+    if not results:
+        raise ValueError("runs: no run to plot, got an empty sequence (every lambd diverged or was unstable: "
+                         "see Reproduction.not_trained)")
     paths = [p for p in ("scratch", "gluon") if any(r.path == p for r in results)]
     lambdas = sorted({r.lambd for r in results})
-    fig = Figure(figsize=(5.2 * len(paths), 4.2))
-    fig.subplots_adjust(left=0.09 if len(paths) > 1 else 0.16, right=0.98, bottom=0.13, top=0.84, wspace=0.22)
+    styles = _run_styles(lambdas)
+    name = {("scratch",): "lambd", ("gluon",): "wd"}.get(tuple(paths), "lambd = wd")
+    width = 5.2 * len(paths)
+    fig = Figure(figsize=(width, 4.2))
     axes = fig.subplots(1, len(paths), squeeze=False)[0]
     for ax, path in zip(axes, paths):
         for r in results:
             if r.path != path:
                 continue
-            color = f"C{lambdas.index(r.lambd)}"
-            name = "lambd" if path == "scratch" else "wd"
+            color, marker = styles[r.lambd]
             epochs = _epochs(r)
-            ax.semilogy(epochs, r.train_ls, color=color, label=f"train, {name} = {r.lambd:g}")
-            ax.semilogy(epochs, r.test_ls, color=color, linestyle=":", label=f"test, {name} = {r.lambd:g}")
+            style = dict(color=color, marker=marker or None, markersize=4, markevery=max(1, len(epochs) // 10))
+            ax.semilogy(epochs, r.train_ls, **style)
+            ax.semilogy(epochs, r.test_ls, linestyle=":", **style)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # plain numbers render faster
         ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("epochs")
         ax.set_ylabel("loss")
         ax.set_title("from scratch (penalty lambd)" if path == "scratch" else "Gluon (built-in wd)")
-        ax.legend(fontsize=MIN_FONT)
+    handles = [Line2D([], [], color=styles[v][0], marker=styles[v][1] or None, markersize=4, label=f"{name} = {v:g}")
+               for v in lambdas]
+    pad, below, above, panels = 0.08, 0.6, 0.67, 3.0  # inches: edge, under the panels (ticks, x label), titles
+    _, legend_h = _legend_below(fig, handles, width, pad)
+    height = pad + legend_h + below + panels + above
+    fig.set_size_inches(width, height)
+    fig.subplots_adjust(left=0.09 if len(paths) > 1 else 0.16, right=0.98, bottom=(pad + legend_h + below) / height,
+                        top=1 - above / height, wspace=0.22)
     seed = results[0].seed
-    fig.suptitle(f"train (solid) and test (dotted) loss per epoch, seed {seed}")
+    fig.suptitle(f"train (solid) and test (dotted) loss per epoch, seed {seed}", y=1 - 0.1 / height, va="top")
     return fig
+
+
+def overlay_reading(comparison: "Comparison") -> str:
+    """What the left panel shows, in the words of the verdict (`Comparison.verdict`): the
+    curves lie on each other only when the losses agree; otherwise by how much they differ."""
+    gap = comparison.gap
+    if gap.exact:
+        return "the curves lie on each other"
+    if gap.agree:
+        return "the curves lie on each other\n(agree by the rule: tiny losses within tol absolute)"
+    if gap.loss_within:
+        return f"the curves lie on each other,\nbut the weights DIFFER (max |dw| = {gap.max_dw:.2g})"
+    text = f"the losses DIFFER by up to {100 * gap.max_rel_loss_diff:.2g}%"
+    return text if gap.max_rel_loss_diff >= 0.01 else text + ",\ntoo little to see here (right panel)"
 
 
 def overlay(comparison: "Comparison") -> Figure:
@@ -93,7 +169,7 @@ def overlay(comparison: "Comparison") -> Figure:
     ax.semilogy(epochs, gluon.test_ls, "--", color="C1", marker="o", markersize=3, label="test, Gluon")
     ax.set_xlabel("epochs")
     ax.set_ylabel("loss")
-    ax.set_title(f"lambd = wd = {comparison.lambd:g}: the curves lie on each other")
+    ax.set_title(f"lambd = wd = {comparison.lambd:g}: {overlay_reading(comparison)}")
     ax.legend()
     both = np.asarray(comparison.train_diff + comparison.test_diff, dtype=float)
     positive = both[both > 0]
@@ -213,7 +289,8 @@ def atlas_distances(atlas: "Atlas", ax=None) -> Figure:
     from mxwd.optimizer_atlas import EQUAL_FRACTION
 
     entries = atlas.entries
-    fig, ax = _figure(ax, size=(8.0, 0.32 * len(entries) + 1.6))
+    own = ax is None
+    fig, ax = _figure(ax, size=(8.0, 0.32 * len(entries) + 2.4))
     y = np.arange(len(entries))[::-1]
     finite = [v for e in entries for v in (e.dw_coupled, e.dw_decoupled, e.effect) if np.isfinite(v) and v > 0]
     floor = min(finite) / 10 if finite else 1e-12
@@ -232,7 +309,10 @@ def atlas_distances(atlas: "Atlas", ax=None) -> Figure:
     ax.set_yticklabels([f"{e.name} ({e.classification})" for e in entries], fontsize=MIN_FONT)
     ax.set_xlabel("max |dw| after training (0 drawn at the left edge; not finite at the right)")
     ax.set_title(f"What wd does in each MXNet optimizer (lambd = {atlas.lambd:g}, lr = {atlas.config.lr:g})")
-    ax.legend(fontsize=MIN_FONT, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.6 / len(entries)), ncol=2)
+    if own:  # one column under the x label: constrained layout makes room for it, so none is cut off
+        fig.legend(fontsize=MIN_FONT, loc="outside lower center", ncol=1)
+    else:  # the caller's axes: its figure's layout is theirs
+        ax.legend(fontsize=MIN_FONT)
     return fig
 
 
@@ -244,7 +324,8 @@ def optimizer_heatmaps(results: Sequence["SweepResult"]) -> Figure:
     axes = fig.subplots(1, len(results), squeeze=False)[0]
     grids = [r.test_band_by_lr().median for r in results]
     finite = np.concatenate([g[np.isfinite(g)] for g in grids])
-    # a model that blows up without overflowing has losses of 1e30: above CAP it is drawn red
+    # diverged models (mxwd.training.diverged) are NaN in the medians: white. A model can be bad
+    # without diverging (up to 1e4 x its initial loss, 1e6 at the source's settings): above `cap` it is red
     cap = 1e3
     norm = LogNorm(vmin=finite.min(), vmax=min(finite.max(), cap)) if len(finite) else None
     cmap = matplotlib.colormaps["viridis"].with_extremes(over="tab:red", bad="white")
@@ -271,7 +352,11 @@ def optimizer_heatmaps(results: Sequence["SweepResult"]) -> Figure:
 
 
 def optimizer_paths(results: Sequence["SweepResult"]) -> Figure:
-    """Each optimizer's regularization path (median final test loss against lambd) at its best lr."""
+    """Each optimizer's regularization path (median final test loss against lambd) at its best lr.
+
+    Diverged models (`mxwd.training.diverged`) are left out of the medians and bands, so
+    they neither draw nor stretch the y axis; the legend counts them at the lr drawn.
+    """
     fig, ax = _figure(None, size=(8.0, 5.0))
     for k, r in enumerate(results):
         grid, low, high = r.test_band_by_lr()
@@ -280,8 +365,10 @@ def optimizer_paths(results: Sequence["SweepResult"]) -> Figure:
         row = int(np.unravel_index(np.nanargmin(grid), grid.shape)[0])  # the lr of the best model
         low, high = low[row], high[row]
         lambdas = np.asarray(r.lambdas)
+        lost = r.by_lr(r.grid.diverged)[:, row]  # (seeds, lambdas) at this lr
+        note = f"; {int(lost.sum())} of {lost.size} diverged, left out" if lost.any() else ""
         ax.plot(lambdas, grid[row], color=f"C{k}", marker="o", markersize=3,
-                label=f"{r.optimizer}, lr = {r.lrs[row]:.2g} (median, 10-90%)")
+                label=f"{r.optimizer}, lr = {r.lrs[row]:.2g} (median, 10-90%{note})")
         ax.fill_between(lambdas, low, high, color=f"C{k}", alpha=0.15)
     _log_lambd_axis(ax, np.asarray(results[0].lambdas))
     ax.set_yscale("log")

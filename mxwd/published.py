@@ -208,10 +208,14 @@ def _gluonbook_checks(result, at) -> Tuple[Check, ...]:
 
 def _ratio_note(config, ratio: Check) -> str:
     """The ratio check beside the decay factor that weight decay alone applies."""
-    predicted = (1 - config.lr * 5.0) ** config.steps
+    from mxwd.reproduction import decay_factor, ratio_reading
+
+    predicted = decay_factor(config, 5.0)
+    median = float(np.median(ratio.runs))
+    reading = ratio_reading(median, predicted)
     return (
-        f"(1 - lr*lambd)**steps = {predicted:.4f}; median over seeds of the shared-init ratio = "
-        f"{np.median(ratio.runs):.4f}; published: {ratio.published:.4f}"
+        f"(1 - lr*lambd)**steps = {predicted:.3g}; median over seeds of the shared-init ratio = "
+        f"{median:.3g}; published: {ratio.published:.3g}" + (f"\nthe shared-init ratio is {reading}" if reading else "")
     )
 
 

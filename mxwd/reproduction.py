@@ -10,14 +10,40 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from mxwd.concise import fit_and_plot_gluon
 from mxwd.config import Config, resolve
 from mxwd.decay import describe
 from mxwd.results import FitResult
 from mxwd.scratch import fit_and_plot
+from mxwd.steps import step_plan
 from mxwd.training import DivergenceError, unstable
+
+
+def ratio_reading(median: float, predicted: float, ratios: Sequence[float] = ()) -> str:
+    """What a median ratio w(lambd)[:10] / w(0)[:10] says beside the decay factor
+    q = (1 - lr*lambd)**steps, in words; "" while the ratio is that factor.
+
+    Both runs start from the same w0 and see the same batches. The decay alone multiplies w0
+    by q (exactly in the directions the training rows do not span, if every batch is full);
+    the data add a part u in the span of the rows: w(lambd) = q w0 + u(lambd) and
+    w(0) = w0 + u(0). The ratio is near q while q w0 dominates w(lambd). Once the decay has
+    shrunk w0 below what the data add (|median - q| > |q|), the ratio is about
+    u(lambd) / w(0): it no longer measures the decay, and its sign is unrelated to w0's, so a
+    negative median means that w(lambd) and w(0) have opposite signs in half or more of the
+    entries (`ratios`, if given, are counted).
+    """
+    if not abs(median - predicted) > abs(predicted):
+        return ""
+    shrunk = (f"the decay has shrunk the shared initial w to {predicted:.3g} of itself, so w(lambd) is "
+              "mostly what the data added")
+    if median < 0 < predicted:
+        where = (f"in {sum(r < 0 for r in ratios)} of the {len(ratios)} entries" if ratios
+                 else "in half or more of the entries")
+        return (f"negative: w(lambd) has the opposite sign to w(0) {where}. {shrunk[0].upper() + shrunk[1:]}, "
+                "whose sign is unrelated to the initial w that dominates w(0): the ratio no longer measures the decay")
+    return f"not the decay factor: {shrunk}; the ratio no longer measures the decay"
 
 
 @dataclass(frozen=True)
@@ -32,6 +58,16 @@ class Ratio:
     def median(self) -> float:
         """The median of the ten ratios."""
         return statistics.median(self.ratios)
+
+
+def decay_factor(config: Config, lambd: float) -> float:
+    """What weight decay alone does to w over a run: the product over every step of
+    (1 - lr * lambd * decay), the step plan's decay (1, or n/|B| on a per-example partial
+    batch); (1 - lr * lambd) ** steps when every batch is full."""
+    per_epoch = 1.0
+    for step in step_plan(config, "penalty").steps:
+        per_epoch *= 1 - config.lr * lambd * step.decay
+    return per_epoch ** config.num_epochs
 
 
 @dataclass(frozen=True)
@@ -81,7 +117,7 @@ class Reproduction:
             Ratio(
                 lambd,
                 tuple(a / b if b != 0 else float("nan") for a, b in zip(r.w_head, base)),
-                (1 - self.config.lr * lambd) ** self.config.steps,
+                decay_factor(self.config, lambd),
             )
             for lambd, r in results.items()
             if lambd > 0
@@ -107,10 +143,12 @@ class Reproduction:
         for r in self.runs:
             lines.append(f"{r.path} lambd={r.lambd:g} w[:10]: " + " ".join(f"{v:.6g}" for v in r.w_head))
         for ratio in self.ratios():
+            reading = ratio_reading(ratio.median, ratio.predicted, ratio.ratios)  # small numbers as .3g, not 0.0000
             lines.append(
                 f"w(lambd={ratio.lambd:g})[:10] / w(0)[:10]: "
-                + " ".join(f"{v:.3f}" for v in ratio.ratios)
-                + f"\n  median {ratio.median:.4f}; (1 - lr*lambd)**steps = {ratio.predicted:.4f}"
+                + " ".join(f"{v:.3g}" for v in ratio.ratios)
+                + f"\n  median {ratio.median:.3g}; (1 - lr*lambd)**steps = {ratio.predicted:.3g}"
+                + (f"\n  {reading}" if reading else "")
             )
         return "\n".join(lines)
 

@@ -28,7 +28,8 @@ losses, compare's rule) and within 1e-12 of its float64 run (tests/test_sweep.py
 the single runs, and about 100 ms a model.
 
 Models with lr * lambd >= 2 (the decay factor |1 - lr * lambd| >= 1), or whose loss
-becomes non-finite, are marked diverged; the models do not interact, so they spoil no
+becomes non-finite or passes 1e4 times the initial model's (`mxwd.training.diverged`,
+the one rule), are marked diverged; the models do not interact, so they spoil no
 other model. With `n_valid` > 0 a second sweep trains on the first n_train - n_valid
 training rows and scores the held-out rows, to choose lambd by validation.
 """
@@ -47,7 +48,10 @@ from mxwd import interrupt, limits
 from mxwd._mx import nd
 from mxwd.config import DEFAULT_N_VALID, Config, check_float, check_int, check_lambd, resolve
 from mxwd.data import Dataset, batch_orders, make_data
+from mxwd.policy import chapter_mask
 from mxwd.scratch import init_params
+from mxwd.steps import step_plan
+from mxwd.training import diverged
 
 DEFAULT_GRID = tuple(float(v) for v in np.logspace(-3, 2.5, 50))  # 50 lambdas from 1e-3 to 10^2.5 (lr * lambd < 1)
 MAX_MODELS_PER_CHUNK = 10000  # bounds memory: seeds are processed in chunks of this many models
@@ -129,6 +133,7 @@ def _train_chunk_exact(config: Config, lambdas: Sequence[float], seeds: Sequence
                 valid[s, j] = model.loss(data.train_features[n_fit:], data.train_labels[n_fit:]).asscalar()
         if tick:
             tick()
+    # train stopped every model that `diverged` (mxwd.training's one rule): those rows are NaN
     finite = np.isfinite(train_ls).all(axis=-1) & np.isfinite(test_ls).all(axis=-1)
     return Grid(train_ls=train_ls, test_ls=test_ls, valid_ls=valid, w=w, b=b, diverged=~finite)
 
@@ -164,22 +169,26 @@ def _train_chunk_fast(config: Config, lambdas: Sequence[float], seeds: Sequence[
     step = float(real(np.float32(config.lr)) * real(np.float32(rescale)))
     lam = np.asarray(lambdas, dtype=np.float64)
 
+    plan = step_plan(config, "penalty", n)  # the penalty's weight on each batch: as fit_and_plot's
+    w_decayed, b_decayed = chapter_mask(config)  # the one policy
+
     def decay(rows: int) -> "nd.NDArray":
         """Per-row factors F for a batch of `rows` rows, of At's full shape (an elementwise
-        product costs less than a broadcast one); see _train_chunk_exact for the penalty's weight."""
-        if config.loss_reduction == "sum":
-            weight = B if (rows == B or config.partial_batch_penalty == "per_step") else rows
-        else:
-            weight = 1
-        f = 1 - step * lam * weight
+        product costs less than a broadcast one): 1 - lr * lambd * decay on the decayed rows.
+        `step` is lr / divisor as MXNet rounds it, so the decay multiplies it by decay * divisor."""
+        s = plan.for_rows(rows)
+        f = 1 - step * lam * (s.decay * s.divisor)
         F = np.ones((1, m, L))
-        F[0, : n + 1] = f  # A and c: W decays
-        if config.decay_bias:
+        if w_decayed:
+            F[0, : n + 1] = f  # A and c: W decays
+        if b_decayed:
             F[0, n + 1] = f
         return nd.array(np.broadcast_to(F, (S, m, L)), dtype=f64)
 
     def alpha(rows: int) -> float:
-        return step if config.loss_reduction == "sum" else step / rows
+        """The data gradient's factor: `step` = lr / divisor, and a batch mean's 1 / rows."""
+        s = plan.for_rows(rows)
+        return step if s.divisor != 1 else step * s.grad_scale
 
     E = config.num_epochs
     offsets = (np.arange(S) * n)[:, None]
@@ -225,10 +234,9 @@ def _train_chunk_fast(config: Config, lambdas: Sequence[float], seeds: Sequence[
     A = nd.slice_axis(At, axis=1, begin=0, end=n)
     c = nd.slice_axis(At, axis=1, begin=n, end=n + 1)
     W = nd.batch_dot(X, A, transpose_a=True) + nd.broadcast_mul(w0, c)  # (S, p, L)
-    # diverged: a loss beyond the range of the run's dtype (a float32 run would overflow there)
-    limit = np.finfo(config.dtype).max
-    with np.errstate(all="ignore"):
-        finite = (np.abs(train) <= limit).all(axis=-1) & (np.abs(test) <= limit).all(axis=-1)
+    # diverged: mxwd.training's one rule, against each seed's initial loss (w0, b = 0: At's start state)
+    initial = (nd.square(nd.batch_dot(X, w0) - y) / 2).mean(axis=1).asnumpy()  # (S, 1)
+    lost = diverged(train, initial) | diverged(test, initial)
     unstable = (config.lr * lam) >= 2
     return Grid(
         train_ls=train,
@@ -236,7 +244,7 @@ def _train_chunk_fast(config: Config, lambdas: Sequence[float], seeds: Sequence[
         valid_ls=valid,
         w=W.transpose((0, 2, 1)).asnumpy().astype(config.dtype),
         b=nd.slice_axis(At, axis=1, begin=n + 1, end=n + 2).reshape((S, L)).asnumpy(),
-        diverged=~finite | unstable[None, :],
+        diverged=lost | unstable[None, :],
     )
 
 

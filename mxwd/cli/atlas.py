@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
         write_json(tmp / "atlas.json", {"command": "atlas", "config": config.to_dict(), "versions": versions(),
                                         "lambd": result.lambd, "seconds": result.seconds,
                                         "optimizers": result.to_list()})
-        write_atomic(tmp / "atlas.md", (result.table() + "\n").encode())
+        write_atomic(tmp / "atlas.md", (result.markdown() + "\n").encode())
         figures = [save_figure(plot.atlas_distances(result), tmp / "atlas")]
     print(result.table())
     print(result.summary())

@@ -184,18 +184,19 @@ def build_parser() -> Parser:
                                      "||w||, with the 10th and 90th percentiles of the test loss.")
     swp.add_argument("--seeds", type=int, default=20, metavar="N",
                      help="number of seeds, from --seed on (default 20)")
-    swp.add_argument("--optimizer", nargs="+", default=["sgd"], metavar="NAME",
-                     help="update rules to sweep, each over --lrs x --lambdas: sgd (the chapter's), adam "
-                          "(MXNet's, wd coupled: Adam + L2), adamw, sgdw (mxwd.optim, decoupled) (default sgd)")
+    from mxwd.optimizers import BY_NAME, SWEEP_OPTIMIZERS, sweep_flags  # a table: MXNet is not imported
+
+    swp.add_argument("--optimizer", nargs="+", default=["sgd"], metavar="NAME", choices=SWEEP_OPTIMIZERS,
+                     help="update rules to sweep, each over --lrs x --lambdas: " + ", ".join(
+                         f"{n} ({BY_NAME[n].sweep})" for n in SWEEP_OPTIMIZERS) + " (default sgd)")
     swp.add_argument("--lrs", nargs="+", type=float, default=None, metavar="LR",
                      help="learning rates to sweep (default: --lr alone)")
-    for name, text in (("beta1", "Adam family: beta1 (default 0.9)"), ("beta2", "Adam family: beta2 (default 0.999)"),
-                       ("epsilon", "Adam family: epsilon (default 1e-8)"), ("momentum", "sgdw: momentum (default 0.5)")):
-        swp.add_argument(f"--{name}", type=float, default=None, metavar="X", help=text)
+    for name, (default, owners) in sweep_flags().items():
+        swp.add_argument(f"--{name}", type=float, default=None, metavar="X",
+                         help=f"{', '.join(owners)}: {name} (default {default:g})")
     swp.add_argument("--n-valid", type=int, default=DEFAULT_N_VALID, metavar="N",
                      help=f"training examples held out to choose lambd by validation; 0 for none (default {DEFAULT_N_VALID})")
     atl = sub.add_parser("atlas", help="what wd does in every MXNet optimizer: coupled, decoupled or other, measured")
-    from mxwd.optimizers import BY_NAME  # a table; MXNet is imported only when an optimizer is made
 
     atl.add_argument("--optimizers", nargs="+", default=None, metavar="NAME",
                      help=f"optimizers to measure (default: all): {', '.join(BY_NAME)}")

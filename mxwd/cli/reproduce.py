@@ -54,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
 
         say(args, f"mxwd reproduce: seed {config.seed}, lambdas {list(config.lambdas)}; writing {args.out}")
         result = reproduce(config)
+        if not result.runs:
+            first = result.not_trained[0]
+            raise ValueError(f"no lambd could be trained ({len(result.not_trained)} runs {first.status}): "
+                             f"{first.message}")
         figures = [save_figure(plot.runs(result.runs), tmp / "runs", formats=("png",))]
         payload = {"command": "reproduce", "preset": None if base else preset_name,
                    "config": config.to_dict(), "versions": versions()}

@@ -7,24 +7,22 @@ from mxwd.cli.common import figure_names, say
 from mxwd.cli.options import config_from_args
 
 
-HYPERPARAMETER_FLAGS = ("beta1", "beta2", "epsilon", "momentum")
-
-
 def hyperparameter_flags(args: argparse.Namespace, optimizers: list) -> dict:
     """Per optimizer, the hyperparameter flags given that it has (by the optimizer table).
 
     A flag that none of the chosen optimizers has is refused rather than ignored.
     """
-    from mxwd.optimizer_sweeps import SWEEP_OPTIMIZERS, hyperparameters
+    from mxwd.optimizer_sweeps import hyperparameters
+    from mxwd.optimizers import spec, sweep_flags
 
-    given = {k: getattr(args, k) for k in HYPERPARAMETER_FLAGS if getattr(args, k) is not None}
-    has = {name: set(hyperparameters(name)) for name in optimizers}  # also refuses unknown optimizers
+    flags = sweep_flags()
+    given = {k: getattr(args, k) for k in flags if getattr(args, k) is not None}
     for key, value in given.items():
-        if not any(key in keys for keys in has.values()):
-            owners = [n for n in SWEEP_OPTIMIZERS if key in hyperparameters(n)]
+        owners = flags[key][1]
+        if not set(owners) & set(optimizers):
             raise ValueError(f"--{key} {value:g} applies to {', '.join(owners)}, not to --optimizer "
                              f"{' '.join(optimizers)}; leave it out or add one of those optimizers")
-    per = {name: {k: v for k, v in given.items() if k in has[name]} for name in optimizers}
+    per = {name: {k: v for k, v in given.items() if k in spec(name).flags} for name in optimizers}
     for name, overrides in per.items():
         hyperparameters(name, overrides)  # validated before any training (e.g. momentum in [0, 1))
     return per
