@@ -134,7 +134,8 @@ class Comparison:
     """The scratch and Gluon runs of one lambd, how far apart they are, and why.
 
     `status` is "ok", or "unstable" (lr * lambd >= 2: not trained) or "diverged" (a
-    non-finite loss), with `message`; then `scratch` and `gluon` are None.
+    loss that is non-finite or above 1e4 x the initial one: `mxwd.training.diverged`), with
+    `message`; then `scratch` and `gluon` are None.
     """
 
     lambd: float

@@ -80,7 +80,7 @@ def fit_and_plot_gluon(wd: float, config: Optional[Config] = None, seed: Optiona
     data, initial w and batch order for the same seed, the same per-epoch losses, and
     the same `FitResult` (with `lambd` = wd). The bias is decayed only if
     `config.decay_bias`. Raises ValueError for bad input, `DivergenceError` for
-    lr * wd >= 2 (before training) or on a non-finite loss. `exact_step`: see
+    lr * wd >= 2 (before training) or when training diverges (`mxwd.training.diverged`). `exact_step`: see
     `mxwd.decay.gluon_trainers`.
     """
     config = resolve(config, seed)

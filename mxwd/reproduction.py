@@ -73,7 +73,7 @@ def decay_factor(config: Config, lambd: float) -> float:
 @dataclass(frozen=True)
 class NotTrained:
     """A lambd that gave no result: "unstable" (lr * lambd >= 2, refused before training)
-    or "diverged" (a non-finite loss during training), with the reason in one line."""
+    or "diverged" (`mxwd.training.diverged` during training), with the reason in one line."""
 
     path: str
     lambd: float

@@ -137,7 +137,7 @@ def fit_and_plot(lambd: float, config: Optional[Config] = None, seed: Optional[i
     w and b; unlike the source it does not draw: `mxwd.plot.semilogy(result)` does.
     Raises ValueError for bad input, and `DivergenceError` before training if
     lr * lambd >= 2 (the decay factor |1 - lr * lambd| >= 1 never shrinks w) or when
-    the loss becomes non-finite. `exact_step` updates with float64-scalar NDArray
+    training diverges (`mxwd.training.diverged`). `exact_step` updates with float64-scalar NDArray
     arithmetic (`sgd_exact`) instead of MXNet's fused operator.
     """
     config = resolve(config, seed)
