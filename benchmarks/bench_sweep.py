@@ -31,7 +31,8 @@ import numpy as np
 import mxwd
 from mxwd.config import Config
 from mxwd.optimizer_sweeps import SWEEP_OPTIMIZERS, hyperparameters
-from mxwd.sweeps import _seed_arrays, train_grid
+from mxwd.grid import seed_arrays as _seed_arrays
+from mxwd.sweeps import train_grid
 
 CONFIG = Config()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -283,7 +283,7 @@ class _Variant:
                 fit_and_plot_gluon(lambd, self.gluon, exact_step=self.exact))
 
 
-def _candidates(variant: _Variant, lambd: float, gap: Gap):
+def _candidates(variant: _Variant, lambd: float):
     """(name, explanation, removal, applies, remove) for each cause, in the order tried."""
     s, g = variant.scratch, variant.gluon
     B, n_last = s.batch_size, s.partial_batch
@@ -317,10 +317,10 @@ def _candidates(variant: _Variant, lambd: float, gap: Gap):
            lambda v: _Variant(v.scratch, v.gluon, exact=True))
 
 
-def _explain(variant: _Variant, lambd: float, gap: Gap) -> Tuple[Cause, ...]:
+def _explain(variant: _Variant, lambd: float) -> Tuple[Cause, ...]:
     """Remove applicable causes one after another until the counterfactual leaves nothing to explain."""
     causes: List[Cause] = []
-    for name, explanation, removal, applies, remove in _candidates(variant, lambd, gap):
+    for name, explanation, removal, applies, remove in _candidates(variant, lambd):
         if not applies:
             continue
         variant = remove(variant)
@@ -354,5 +354,5 @@ def compare(lambd: float, config: Optional[Config] = None, seed: Optional[int] =
     except DivergenceError as err:
         return Comparison(lambd, config, setup, None, None, status="diverged", message=str(err))
     gap = Gap.between(scratch, gluon, TOLERANCE[config.dtype])
-    causes = () if gap.exact else _explain(variant, lambd, gap)
+    causes = () if gap.exact else _explain(variant, lambd)
     return Comparison(lambd, config, setup, scratch, gluon, causes)

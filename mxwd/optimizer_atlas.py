@@ -315,10 +315,6 @@ class Atlas:
             lines.append("| " + " | ".join(_md(c) for c in self._cells(e) + (e.notes,)) + " |")
         return "\n".join(lines)
 
-    def rules(self) -> str:
-        """The update rule and the order of rescale_grad, clip_gradient and wd, per optimizer (Markdown rows)."""
-        return "\n".join(f"| {_md(e.name)} | `{_md(e.rule)}` | {_md(e.order)} |" for e in self.entries)
-
     def summary(self) -> str:
         counts = {k: sum(e.classification == k for e in self.entries) for k in CLASSES}
         text = ", ".join(f"{n} {k}" for k, n in counts.items() if n)

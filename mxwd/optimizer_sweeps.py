@@ -29,6 +29,7 @@ import numpy as np
 from mxwd import interrupt
 from mxwd._mx import nd
 from mxwd.config import Config
+from mxwd.grid import Grid, seed_arrays
 from mxwd.optimizers import SWEEP_OPTIMIZERS  # the table says which optimizers the sweep has
 from mxwd.optimizers import spec as get_spec
 from mxwd.policy import chapter_mask
@@ -63,9 +64,7 @@ def hyperparameters(optimizer: str, overrides: Mapping[str, Any] | None = None) 
 
 def train_chunk(config: Config, optimizer: str, hp: Mapping[str, Any], lrs: Sequence[float],
                 lambdas: Sequence[float], seeds: Sequence[int], n_fit: int, tick=None):
-    from mxwd.sweeps import Grid, _seed_arrays
-
-    arrays, orders = _seed_arrays(config, seeds, n_fit)
+    arrays, orders = seed_arrays(config, seeds, n_fit)
     S, n, p = len(seeds), n_fit, config.num_inputs
     dtype = config.dtype
     pairs = [(lr, lam) for lr in lrs for lam in lambdas]

@@ -13,6 +13,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from mxwd.results import DPI  # figures are saved at results' DPI: the sizes here follow it
+
 if TYPE_CHECKING:  # pragma: no cover
     from mxwd.optimizer_atlas import Atlas
     from mxwd.comparison import Comparison
@@ -21,7 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from mxwd.sweeps import SweepResult
 
 FIGSIZE = (6.4, 4.0)  # inches; saved at DPI: 640 x 400 px, readable at 100% zoom
-DPI = 100
 MIN_FONT = 9  # points: no text on a figure is smaller
 TAB10 = tuple(f"C{i}" for i in range(10))  # the default cycle: ten distinct colors
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")  # told apart where colormap neighbours look alike

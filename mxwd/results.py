@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import io
 import json
 import math
@@ -17,11 +18,11 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from mxwd.config import Config
 
-PATHS = ("scratch", "gluon")
+DPI = 100  # figures are saved at 100 dots per inch: mxwd.plot's 6.4-inch figures are 640 px wide
 
 
 @dataclass(frozen=True)
@@ -153,12 +154,10 @@ def write_csv(path: Path, rows: Sequence[Dict[str, Any]]) -> None:
 
 
 def save_figure(fig: Any, stem: Path, formats: Iterable[str] = ("png", "svg")) -> List[Path]:
-    """Save a matplotlib Figure as stem.png and stem.svg, each atomically, at mxwd.plot.DPI.
+    """Save a matplotlib Figure as stem.png and stem.svg, each atomically, at DPI.
 
     The figures use constrained layout, so no `bbox_inches="tight"` (a second render).
     """
-    from mxwd.plot import DPI
-
     paths = []
     for fmt in formats:
         buffer = io.BytesIO()
@@ -192,36 +191,138 @@ def read_json(path: Path) -> Dict[str, Any]:
     return payload
 
 
+_commits: Optional[List[Path]] = None  # set by `recording_commits()`
+
+
+@contextlib.contextmanager
+def recording_commits() -> Iterator[List[Path]]:
+    """Within the block, every folder `staged_dir` commits is appended to the yielded list.
+
+    The command line uses it to say, when something fails after a commit (printing to a
+    full disk, say), where the finished results are.
+    """
+    global _commits
+    saved, _commits = _commits, []
+    try:
+        yield _commits
+    finally:
+        _commits = saved
+
+
+@contextlib.contextmanager
+def _writer_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `out` for the block: `.NAME.lock` beside it, flock'ed.
+
+    One writer wins: a second mxwd process asking for the same `out` gets a ValueError at
+    once, naming the folder. The lock is the kernel's (fcntl.flock), so it dies with its
+    process, even by SIGKILL (the file may stay; no lock does). The file is removed before
+    the lock is released; a process that opened it just before checks, once it holds the
+    lock, that the name still leads to the file it locked, and otherwise starts over.
+    """
+    from mxwd import interrupt
+
+    path = out.parent / f".{out.name}.lock"
+    fd = None
+    try:
+        with interrupt.deferred():  # no signal between taking the lock and owning its cleanup
+            fd = _lock(path, out)
+        yield
+    finally:
+        if fd is not None:
+            with interrupt.deferred():
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                os.close(fd)
+
+
+def _lock(path: Path, out: Path) -> int:
+    import fcntl
+
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)  # the umask applies
+        except OSError as err:
+            raise ValueError(f"--out {str(out)!r} is not usable: {err.strerror or err}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            by = f" (PID {holder})" if holder.isdigit() else ""
+            raise ValueError(f"--out {str(out)!r} is being written by another mxwd process{by}; wait for it to "
+                             "finish or choose another --out") from None
+        try:
+            same = os.path.samestat(os.stat(path), os.fstat(fd))
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)  # its last holder removed it after we opened it: lock the new one
+
+
 @contextlib.contextmanager
 def staged_dir(out: Path, force: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary folder beside `out`; on success it becomes `out`.
 
     Nothing is half-written: on any error or interrupt the temporary folder is removed
     and an existing `out` is left as it was. An existing `out` is replaced only with
-    `force`. Raises ValueError (naming the folder) if `out` cannot be used.
+    `force`, and that is checked again at the commit (an `out` that appeared meanwhile is
+    refused too). One writer wins: `out` is locked (`_writer_lock`) from the start to the
+    commit, and a second mxwd process writing it is refused at once. Holding the lock, it
+    removes the `.NAME.partial-*` folders of writers that were killed (SIGKILL leaves
+    them; any live writer would hold the lock). Raises ValueError (naming the folder) if
+    `out` cannot be used.
     """
+    from mxwd import interrupt
+
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} exists and is not a directory; choose another --out")
-    if out.exists() and not force:
-        raise ValueError(
-            f"--out {str(out)!r} already exists; pass --force to overwrite it or choose another --out"
-        )
+    _check_out(out, force)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out {str(out)!r} is not usable: {err.strerror or err}") from None
+    with _writer_lock(out):
+        _check_out(out, force)  # another process may have committed it before we held the lock
+        for stale in out.parent.glob(f".{glob.escape(out.name)}.partial-*"):  # a killed writer's (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = None
+        try:
+            with interrupt.deferred():  # no signal between making the folder and owning its removal
+                tmp = _partial_dir(out)
+            yield tmp
+            interrupt.check()  # a request still waiting for a safe point: nothing is committed
+            with interrupt.deferred():  # a signal here would leave `out` moved aside: it waits
+                _check_out(out, force, appeared=True)
+                old = None
+                if out.exists():
+                    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+                    os.replace(out, old / out.name)
+                os.replace(tmp, out)
+                if _commits is not None:
+                    _commits.append(out)
+                if old is not None:
+                    shutil.rmtree(old)
+        finally:
+            if tmp is not None:
+                with interrupt.deferred():
+                    if tmp.exists():
+                        shutil.rmtree(tmp)
+
+
+def _partial_dir(out: Path) -> Path:
+    try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the folder keeps the umask's mode
     except OSError as err:
         raise ValueError(f"--out {str(out)!r} is not usable: {err.strerror or err}") from None
-    try:
-        yield tmp
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    return tmp
+
+
+def _check_out(out: Path, force: bool, appeared: bool = False) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} exists and is not a directory; choose another --out")
+    if out.exists() and not force:
+        how = "appeared while this run was writing it" if appeared else "already exists"
+        raise ValueError(f"--out {str(out)!r} {how}; pass --force to overwrite it or choose another --out")

@@ -5,21 +5,35 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import mxwd
+from mxwd.cli import main
 from mxwd.config import Config
 from mxwd.parallel import distributed
-from mxwd.parallel.launch import run_job
+from mxwd.parallel.launch import check_port, free_port, run_job
 
 CONFIG = Config(batch_size=10, lambdas=(5.0,))
 
 
+@pytest.fixture(autouse=True)
+def test_tag(monkeypatch):
+    """A tag in the environment, inherited by every process this test starts (the launcher
+    copies its environment into the job's), so that `job_processes` sees this test's jobs
+    only, not those of a test running beside it (pytest -n)."""
+    tag = uuid.uuid4().hex
+    monkeypatch.setenv("MXWD_TEST_TAG", tag)
+    return tag
+
+
 def job_processes():
-    """PIDs of live processes that a data-parallel job launched (MXWD_DMLC=1 in their environment)."""
+    """PIDs of live processes that this test's data-parallel jobs launched (MXWD_DMLC=1 and
+    this test's MXWD_TEST_TAG in their environment)."""
+    tag = f"MXWD_TEST_TAG={os.environ['MXWD_TEST_TAG']}".encode()
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -29,19 +43,72 @@ def job_processes():
             state = (entry / "stat").read_text().split()[2]
         except OSError:
             continue
-        if b"MXWD_DMLC=1" in env and state != "Z":
+        if b"MXWD_DMLC=1" in env and tag in env and state != "Z":
             pids.append(int(entry.name))
     return pids
+
+
+def launched_by(launcher):
+    """PIDs of the live processes that the launcher process `launcher` started for a job.
+
+    Read from /proc (MXWD_DMLC=1 in the environment, `launcher` as the parent), so that a
+    job another test runs at the same time is not counted.
+    """
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+        if b"MXWD_DMLC=1" in env and state != "Z" and int(ppid) == launcher:
+            pids.append(int(entry.name))
+    return pids
+
+
+def alive(pids):
+    """Those of `pids` still running (neither gone nor a zombie)."""
+    out = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.rindex(")") + 2] != "Z":
+            out.append(pid)
+    return out
+
+
+def wait_for_job(launcher, n=4, timeout=60):
+    """The PIDs of a job's scheduler, server and workers, once all n have started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = launched_by(launcher)
+        if len(pids) >= n:
+            return pids
+        time.sleep(0.05)
+    raise AssertionError("the job's processes did not start")
+
+
+def end(pids):
+    """Clean up after a failed test: SIGKILL whatever of `pids` is still running."""
+    for pid in alive(pids):
+        os.kill(pid, signal.SIGKILL)
 
 
 def gaps(result, single):
     return [(max(abs(a - b) for a, b in zip(d.w, s.w)), abs(d.b - s.b)) for d, s in zip(result.runs, single.runs)]
 
 
-@pytest.mark.parametrize("update_on_kvstore", [True, False])
-def test_a_loopback_job_equals_the_single_process_run_with_the_bias_undecayed(update_on_kvstore):
+@pytest.mark.parametrize("update_on_kvstore, port", [(True, None), (False, "given")])
+def test_a_loopback_job_equals_the_single_process_run_with_the_bias_undecayed(update_on_kvstore, port):
+    # with a given --port: both jobs (scratch, then Gluon) use it, the first leaving it in TIME_WAIT
     start = time.perf_counter()
-    result = distributed(CONFIG, workers=2, update_on_kvstore=update_on_kvstore)
+    port = free_port() if port == "given" else None
+    result = distributed(CONFIG, workers=2, update_on_kvstore=update_on_kvstore, port=port)
     seconds = time.perf_counter() - start
     single = mxwd.reproduce(CONFIG)  # the bias is kept out of the decay here
     assert [(r.path, r.lambd) for r in result.runs] == [(r.path, r.lambd) for r in single.runs]
@@ -85,23 +152,47 @@ def cli(*args, **kwargs):
     (["--kvstore", "local"], ["--kvstore", "invalid choice"]),
     (["--kvstore", "dist_async", "--no-update-on-kvstore"], ["dist_async", "update_on_kvstore=True"]),
 ])
-def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
-    proc = cli(*args, "--out", tmp_path / "d")
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2 and err.count("\n") == 1, err
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words, capsys):
+    # in this process (MXNet is loaded once): what a subprocess would print, without its start-up
+    code = main(["distributed", *map(str, args), "--out", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
     for word in words:
         assert word in err
     assert not (tmp_path / "d").exists()
 
 
-def test_a_taken_port_is_refused_clearly(tmp_path):
+def test_a_taken_port_is_refused_clearly(tmp_path, capsys):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = cli("--batch-size", 10, "--port", port, "--out", tmp_path / "d")
-        _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2 and err == f"mxwd: error: port {port} on 127.0.0.1 is taken; choose another --port or leave it out for a free one\n"
+        code = main(["distributed", "--batch-size", "10", "--port", str(port), "--out", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"mxwd: error: port {port} on 127.0.0.1 is taken; choose another --port or leave it out for a free one\n"
+
+
+def test_a_port_left_in_time_wait_by_the_last_job_is_usable_by_the_next():
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as ZeroMQ binds the scheduler's port
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = listener.accept()
+        conn.close()  # the listening side closes first, as the scheduler does: its end waits in TIME_WAIT
+        client.close()
+    wait = time.monotonic() + 5
+    while not time_wait(port) and time.monotonic() < wait:
+        time.sleep(0.01)
+    assert time_wait(port)
+    assert check_port(port) == port
+
+
+def time_wait(port):
+    """True if a TCP connection from 127.0.0.1:port is in TIME_WAIT (state 06 in /proc/net/tcp)."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return any(row[1] == f"0100007F:{port:04X}" and row[3] == "06" for row in rows)
 
 
 def wait_for_workers(n, timeout=30):
@@ -133,14 +224,39 @@ def test_every_process_is_bounded_by_the_timeout(tmp_path):
     assert job_processes() == []
 
 
-def test_ctrl_c_ends_every_process(tmp_path):
-    proc = cli("--batch-size", 10, "--num-epochs", 100000, "--yes", "--out", tmp_path / "d")
-    launched = wait_for_workers(2)
-    assert launched
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "mxwd: interrupted; no partial results were written"
-    assert job_processes() == []
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, pytest.param(signal.SIGHUP, marks=pytest.mark.slow)])
+def test_ctrl_c_sigterm_and_sighup_end_every_process_and_leave_nothing(tmp_path, sig):
+    (tmp_path / "tmp").mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))  # where the job's folder (mxwd-dist-*) goes
+    proc = cli("--batch-size", 10, "--num-epochs", 100000, "--yes", "--quiet", "--out", tmp_path / "d", env=env)
+    pids = wait_for_job(proc.pid)
+    try:
+        time.sleep(0.5)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        by = "" if sig == signal.SIGINT else f" by {sig.name}"
+        assert (proc.returncode, err) == (128 + sig, f"mxwd: interrupted{by}; no partial results were written\n")
+        assert alive(pids) == []
+        assert sorted(p.name for p in tmp_path.rglob("*")) == ["tmp"]  # no partial folder, job folder or lock
+    finally:
+        end(pids)
+
+
+def test_a_launcher_killed_by_sigkill_takes_every_process_of_its_job_with_it(tmp_path):
+    (tmp_path / "tmp").mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))
+    proc = cli("--batch-size", 10, "--num-epochs", 100000, "--yes", "--quiet", "--out", tmp_path / "d", env=env)
+    pids = wait_for_job(proc.pid)
+    try:
+        time.sleep(0.5)
+        proc.kill()  # nothing of the launcher runs: the kernel's parent-death signal ends them
+        proc.communicate(timeout=60)
+        deadline = time.monotonic() + 5
+        while alive(pids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert alive(pids) == []
+    finally:
+        end(pids)
 
 
 def test_stray_dmlc_variables_do_not_make_mxwd_a_server():

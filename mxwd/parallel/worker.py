@@ -81,13 +81,17 @@ def _local(X, y, rank, workers):
 def _scratch(config, lambdas, kv, rank, workers) -> List[Dict[str, Any]]:
     from mxwd._mx import autograd, mx
     from mxwd.data import make_data
-    from mxwd.decay import penalty
+    from mxwd.policy import chapter_policy
     from mxwd.scratch import init_params, linreg, sgd, squared_loss
 
     params = []
     for lambd in lambdas:  # each drawn right after the data, as fit_and_plot draws it
         make_data(config)
         params.append(init_params(config))
+    policy = chapter_policy(params[0], config)  # w decayed; b too only with decay_bias
+
+    def penalty(w, b):
+        return policy.penalty({"w": w, "b": b})
     keys = list(range(2 * len(lambdas)))
     B = config.batch_size
     divisor = B if config.loss_reduction == "sum" else 1
@@ -105,11 +109,11 @@ def _scratch(config, lambdas, kv, rank, workers) -> List[Dict[str, Any]]:
                 l = squared_loss(linreg(Xk, w, b), yk)
                 if config.loss_reduction == "sum":
                     scale = B / n_global if (config.partial_batch_penalty == "per_step" and n_global < B) else 1.0
-                    l = l + (lambd * scale) * penalty([w, b], config.decay_bias)  # per example: shares add up
+                    l = l + (lambd * scale) * penalty(w, b)  # per example: shares add up
                 else:
                     l = l.sum() / n_global
                     if rank == 0:  # a scalar penalty: once per global batch
-                        l = l + lambd * penalty([w, b], config.decay_bias)
+                        l = l + lambd * penalty(w, b)
             l.backward()
         grads = [p.grad for pair in params for p in pair]
         kv.push(keys, grads)
