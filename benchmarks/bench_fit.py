@@ -18,6 +18,10 @@ import random
 import statistics
 import time
 
+
+if not os.environ.get("MXNET_ENGINE_TYPE"):  # as the command line runs (mxwd.cli.process_settings)
+    os.environ["MXNET_ENGINE_TYPE"] = "NaiveEngine"
+
 import mxwd
 from mxwd._mx import autograd, mx, nd
 from mxwd.config import Config

@@ -28,6 +28,10 @@ import time
 
 import numpy as np
 
+
+if not os.environ.get("MXNET_ENGINE_TYPE"):  # as the command line runs (mxwd.cli.process_settings)
+    os.environ["MXNET_ENGINE_TYPE"] = "NaiveEngine"
+
 import mxwd
 from mxwd.config import Config
 from mxwd.optimizer_sweeps import SWEEP_OPTIMIZERS, hyperparameters

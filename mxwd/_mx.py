@@ -1,26 +1,21 @@
 """The one place mxwd imports MXNet.
 
-Before the first import it chooses MXNet's synchronous `NaiveEngine` (unless the user has
-set `MXNET_ENGINE_TYPE` already): this experiment is thousands of tiny operators, where
-the threaded engine's scheduling costs more than it saves (compare
-`python benchmarks/bench_fit.py` with and without MXNET_ENGINE_TYPE=ThreadedEnginePerDevice). Results are bitwise the same under either engine. An empty
-`MXNET_ENGINE_TYPE` breaks `mx.random.seed`, so it is treated as unset. MXNet logs the
-engine's name to stderr when it starts it; that one line is swallowed.
+Importing it changes nothing in the caller's process: no environment variable, no engine
+choice, no warning filter outside its own import. What a command needs from the process
+is set by the command line's entry point (`mxwd.cli.process_settings`): MXNet's
+synchronous NaiveEngine (this experiment is thousands of tiny operators, where the
+threaded engine's scheduling costs more than it saves; results are bitwise the same under
+either engine) and no stray DMLC_* variables. A library user keeps MXNet's defaults, or
+sets MXNET_ENGINE_TYPE=NaiveEngine before importing for the same speed.
+
+MXNet logs the engine's name to stderr when it starts one by name; that one line is
+swallowed here, and MXNet's own DeprecationWarnings at import (numpy aliases,
+distutils) are silenced for the import only.
 """
 import contextlib
 import os
 import sys
 import warnings
-
-if not os.environ.get("MXNET_ENGINE_TYPE"):
-    os.environ["MXNET_ENGINE_TYPE"] = "NaiveEngine"
-
-# With DMLC_ROLE set to server or scheduler, `import mxnet` runs that role's loop and never
-# returns: a stray DMLC_* variable in a user's shell would turn mxwd into a parameter
-# server. Only the processes mxwd.parallel launches (marked MXWD_DMLC=1) keep them.
-if not os.environ.get("MXWD_DMLC"):
-    for _name in [n for n in os.environ if n.startswith("DMLC_")]:
-        del os.environ[_name]
 
 
 @contextlib.contextmanager
@@ -46,6 +41,14 @@ def _quiet_stderr():
         os.close(saved)
 
 
+# MXNet 1.9.1's import sets KMP_DUPLICATE_LIB_OK=True and KMP_INIT_AT_FORK=FALSE in the
+# process's environment (mxnet/base.py), for the OpenMP runtime it loads. The runtime reads
+# them while loading, so once the import is done they are put back as they were: importing
+# mxwd changes no environment variable (tests/test_signals.py). A process that imports
+# mxnet itself, before or after, gets MXNet's values as usual.
+_OPENMP_VARIABLES = ("KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK")
+_before = {name: os.environ.get(name) for name in _OPENMP_VARIABLES}
+
 with warnings.catch_warnings(), _quiet_stderr():
     # mxnet 1.9.1 uses numpy aliases (np.bool) and distutils, deprecated since.
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -54,5 +57,11 @@ with warnings.catch_warnings(), _quiet_stderr():
     from mxnet.gluon import nn
 
     nd.zeros((1,)).wait_to_read()  # starts the engine while its log line is silenced
+
+for _name, _value in _before.items():
+    if _value is None:
+        os.environ.pop(_name, None)
+    else:
+        os.environ[_name] = _value
 
 __all__ = ["mx", "nd", "autograd", "gluon", "init", "nn"]

@@ -1,5 +1,11 @@
+import os
 import subprocess
 import sys
+
+# The test process runs MXNet as the command line does (mxwd.cli.process_settings): the
+# library itself leaves the engine to the caller.
+if not os.environ.get("MXNET_ENGINE_TYPE"):
+    os.environ["MXNET_ENGINE_TYPE"] = "NaiveEngine"
 
 import pytest
 

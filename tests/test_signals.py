@@ -287,3 +287,30 @@ def test_importing_mxwd_changes_no_warning_filter_signal_handler_or_hook():
             "assert settings() == before, (before, settings())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_importing_every_library_module_leaves_the_environment_unchanged():
+    # An engineer's kvstore worker that imports mxwd.optim for adamw must keep its role, and
+    # its own choice of engine (none here): only the command line's entry point sets them.
+    # MXNet's own import sets KMP_DUPLICATE_LIB_OK and KMP_INIT_AT_FORK (shown in a second
+    # process); mxwd._mx puts them back
+    code = ("import os, pkgutil, importlib\n"
+            "before = dict(os.environ)\n"
+            "import mxwd, mxwd.optim\n"
+            "skip = {'mxwd.__main__', 'mxwd.parallel.worker'}  # entry scripts: they run when imported\n"
+            "names = [m.name for m in pkgutil.walk_packages(mxwd.__path__, 'mxwd.') if m.name not in skip]\n"
+            "for name in names: importlib.import_module(name)\n"
+            "mxwd.fit_and_plot(5, mxwd.Config(num_epochs=1))  # MXNet loaded and used\n"
+            "after = dict(os.environ)\n"
+            "print(len(names), sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("MXNET_ENGINE_TYPE", "MXWD_DMLC")}
+    env.update(DMLC_ROLE="worker", DMLC_NUM_WORKER="2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    count, changed = out.stdout.split(" ", 1)
+    assert int(count) >= 25 and changed.strip() == "[]", out.stdout
+    mxnet_alone = ("import os; before = dict(os.environ); import mxnet\n"
+                   "print(sorted(k for k in os.environ if before.get(k) != os.environ[k]))")
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", mxnet_alone], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.strip() == "['KMP_DUPLICATE_LIB_OK', 'KMP_INIT_AT_FORK']"  # the finding, still there

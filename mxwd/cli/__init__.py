@@ -15,9 +15,10 @@ How a command ends, always in one line on stderr and never with a traceback:
   and a script must not read exit status 0 with the summary missing, hence 1;
 - a failed data-parallel job or an internal error: exit 1.
 
-Process settings live here, in the entry point, never at library import: the signal
-handlers (`mxwd.interrupt.installed`) and the filters for dependencies' own warnings
-(`_DEPENDENCY_WARNINGS`), so `python -W error -m mxwd ...` runs. MXNet is imported only
+Process settings live here, in the entry point, never at library import: the engine and
+the DMLC_* variables (`process_settings`), the signal handlers (`mxwd.interrupt.installed`)
+and the filters for dependencies' own warnings (`_DEPENDENCY_WARNINGS`), so
+`python -W error -m mxwd ...` runs. MXNet is imported only
 once a command runs, so `mxwd --help` answers at once.
 """
 from __future__ import annotations
@@ -153,14 +154,32 @@ def _error(text: str) -> None:
         pass
 
 
+def process_settings() -> None:
+    """What the commands need from the process, set by the entry point before MXNet loads.
+
+    - MXNET_ENGINE_TYPE=NaiveEngine unless the user chose an engine (an empty value breaks
+      `mx.random.seed`, so it counts as unset): measured faster here (benchmarks/bench_fit.py);
+      results are bitwise the same under either engine.
+    - DMLC_* variables removed: with DMLC_ROLE=server or scheduler, `import mxnet` runs that
+      role's loop and never returns, so a stray one in a user's shell would turn a command
+      into a parameter server. The processes mxwd.parallel launches (MXWD_DMLC=1) keep them.
+    """
+    if not os.environ.get("MXNET_ENGINE_TYPE"):
+        os.environ["MXNET_ENGINE_TYPE"] = "NaiveEngine"
+    if not os.environ.get("MXWD_DMLC"):
+        for name in [n for n in os.environ if n.startswith("DMLC_")]:
+            del os.environ[name]
+
+
 def entry() -> None:
-    """The console script: `main()`, then exit at once.
+    """The console script: `process_settings()`, `main()`, then exit at once.
 
     After a command has written and closed its files and flushed its output, nothing is
     left for the interpreter's shutdown to do but MXNet's exit hooks, which take about
     0.13 s (measured: `python -c "import mxwd._mx"` exits in 1.39 s, 1.26 s with
     os._exit). `main()` itself returns normally, for callers in the same process.
     """
+    process_settings()
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:

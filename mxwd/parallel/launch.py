@@ -74,6 +74,8 @@ def check_port(port: int) -> int:
 
 def _env(role: str, port: int, workers: int, servers: int) -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DMLC_")}
+    if not env.get("MXNET_ENGINE_TYPE"):  # the job's processes run as the command line runs (mxwd.cli)
+        env["MXNET_ENGINE_TYPE"] = "NaiveEngine"
     env.update(DMLC_ROLE=role, DMLC_PS_ROOT_URI=HOST, DMLC_PS_ROOT_PORT=str(port), DMLC_NODE_HOST=HOST,
                DMLC_INTERFACE="lo", DMLC_NUM_WORKER=str(workers), DMLC_NUM_SERVER=str(servers), MXWD_DMLC="1")
     return env
