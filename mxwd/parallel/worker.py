@@ -58,18 +58,23 @@ def main(spec_path: str) -> int:
 
 def _epochs(config, step, losses):
     """Run the epochs: step(X, y) on each global batch; losses() after each epoch."""
+    import numpy as np
+
     from mxwd import interrupt
     from mxwd.data import data_iter, epoch_orders, make_data
+    from mxwd.training import diverged
 
     data = make_data(config)
+    initial = [train for train, _ in losses(data)]  # each model's training loss before its first step
     curves: List[List[Any]] = []
     for order in epoch_orders(config):
         for X, y in data_iter(config.batch_size, data.train_features, data.train_labels, order):
             step(X, y)
             interrupt.check()
         curves.append(losses(data))
-        if not all(math.isfinite(v) for pair in curves[-1] for v in pair):
-            raise FloatingPointError("training diverged (non-finite loss)")
+        if any(diverged(np.array(pair), start) for pair, start in zip(curves[-1], initial)):
+            raise FloatingPointError("training diverged (mxwd.training.diverged: a non-finite loss or "
+                                     "1e4 x the initial one)")
     return curves
 
 
@@ -83,6 +88,7 @@ def _scratch(config, lambdas, kv, rank, workers) -> List[Dict[str, Any]]:
     from mxwd.data import make_data
     from mxwd.policy import chapter_policy
     from mxwd.scratch import init_params, linreg, sgd, squared_loss
+    from mxwd.steps import step_plan
 
     params = []
     for lambd in lambdas:  # each drawn right after the data, as fit_and_plot draws it
@@ -93,8 +99,8 @@ def _scratch(config, lambdas, kv, rank, workers) -> List[Dict[str, Any]]:
     def penalty(w, b):
         return policy.penalty({"w": w, "b": b})
     keys = list(range(2 * len(lambdas)))
-    B = config.batch_size
-    divisor = B if config.loss_reduction == "sum" else 1
+    plan = step_plan(config, "penalty")  # the divisor and the penalty's weight of each global batch
+    divisor = plan.steps[0].divisor  # the same on every batch (|B| or 1)
     on_servers = "async" in kv.type  # async servers apply each push at once: the sgd step runs there
     if on_servers:
         kv.set_optimizer(mx.optimizer.create("sgd", learning_rate=config.lr, rescale_grad=1.0 / divisor, wd=0.0))
@@ -104,12 +110,12 @@ def _scratch(config, lambdas, kv, rank, workers) -> List[Dict[str, Any]]:
     def step(X, y):
         n_global = X.shape[0]
         Xk, yk = _local(X, y, rank, workers)
+        weight = plan.for_rows(n_global).penalty_weight
         for lambd, (w, b) in zip(lambdas, params):
             with autograd.record():
                 l = squared_loss(linreg(Xk, w, b), yk)
                 if config.loss_reduction == "sum":
-                    scale = B / n_global if (config.partial_batch_penalty == "per_step" and n_global < B) else 1.0
-                    l = l + (lambd * scale) * penalty(w, b)  # per example: shares add up
+                    l = l + (lambd * weight) * penalty(w, b)  # per example: the workers' shares add up
                 else:
                     l = l.sum() / n_global
                     if rank == 0:  # a scalar penalty: once per global batch
@@ -138,23 +144,26 @@ def _gluon(config, lambdas, kv, rank, workers, update_on_kvstore: bool, keep_bia
     from mxwd._mx import autograd, gluon, mx
     from mxwd.concise import make_net
     from mxwd.data import make_data
+    from mxwd.policy import chapter_policy
+    from mxwd.steps import step_plan
 
     (lambd,) = lambdas
     make_data(config)
     net = make_net(config)
-    if not config.decay_bias:
-        net.bias.wd_mult = 0.0
-    # The rescaling 1/|B| is set once, on the optimizer, and every step is step(1): with
+    policy = chapter_policy(net, config)  # w decayed; b too only with decay_bias
+    policy.apply(net)  # wd_mult by name, on the workers
+    # The rescaling 1/divisor is set once, on the optimizer, and every step is step(1): with
     # update_on_kvstore=True a distributed Trainer refuses a rescale_grad that changes after
     # its kvstore exists ("Possible change in the batch_size ..."), and it exists from the start.
-    rescale = 1.0 / config.batch_size if config.loss_reduction == "sum" else 1.0
+    rescale = 1.0 / step_plan(config, "wd").steps[0].divisor
     optimizer = mx.optimizer.create("sgd", learning_rate=config.lr, wd=lambd, rescale_grad=rescale,
                                     **({"clip_gradient": config.clip_gradient} if config.clip_gradient else {}))
     trainer = gluon.Trainer(net.collect_params(), optimizer, kvstore=kv, update_on_kvstore=update_on_kvstore)
-    if keep_bias_policy and not config.decay_bias:
-        # the bias by its index in the Trainer's order (which sorts the names: the bias comes
-        # first), set before the optimizer is sent to the servers: it survives the trip
-        optimizer.set_wd_mult({trainer._param2idx[net.bias.name]: 0.0})
+    if keep_bias_policy:
+        # by index in the Trainer's order (which sorts the names: the bias comes first), set
+        # before the optimizer is sent to the servers: the servers see indices, not names
+        names = sorted(trainer._param2idx, key=trainer._param2idx.get)
+        optimizer.set_wd_mult(policy.index_multipliers(names))
     trainer._init_kvstore()  # before the first forward pass, then a barrier: no lazy-init race
     kv._barrier()
     loss_fn = gluon.loss.L2Loss()
