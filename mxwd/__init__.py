@@ -15,6 +15,7 @@ The public API, imported on first use (so `mxwd --help` does not load MXNet):
 - `StepPlan`, `step_plan(config)`: how each step is scaled (divisor, penalty weight, decay).
 - `optimizers`: the one table of optimizers (rules, hyperparameters, NumPy references).
 - `distributed(config, workers, servers, ...)`: the chapter data-parallel on MXNet's kvstore.
+- `mlp(config, seed, **fields)`: the source's neuron argument and BatchNorm on an MLP (load_digits).
 - `plot`: figures drawn from the returned results (never during training).
 """
 from __future__ import annotations
@@ -50,10 +51,13 @@ _EXPORTS = {
     "SweepResult": "mxwd.sweeps",
     "DecayPolicy": "mxwd.policy",
     "decay_policy": "mxwd.policy",
+    "mlp": "mxwd.mlps",
+    "MLPConfig": "mxwd.mlps",
+    "MLPResult": "mxwd.mlps",
     "StepPlan": "mxwd.steps",
     "step_plan": "mxwd.steps",
 }
-_MODULES = ("plot", "config", "data", "scratch", "concise", "decay", "policy", "steps", "comparison", "reproduction", "sweeps", "published", "results", "optimizers")
+_MODULES = ("plot", "config", "data", "scratch", "concise", "decay", "policy", "steps", "mlps", "mlp_plot", "comparison", "reproduction", "sweeps", "published", "results", "optimizers")
 
 __all__ = sorted(_EXPORTS) + list(_MODULES)
 

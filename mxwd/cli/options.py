@@ -47,7 +47,7 @@ class Parser(argparse.ArgumentParser):
         return parsed
 
 
-COMMAND_NAMES = ("reproduce", "compare", "sweep", "atlas", "distributed")
+COMMAND_NAMES = ("reproduce", "compare", "sweep", "atlas", "distributed", "mlp")
 CHOICES = {"bias_exclusion": BIAS_EXCLUSIONS, "loss_reduction": LOSS_REDUCTIONS, "dtype": DTYPES,
            "partial_batch_penalty": PARTIAL_BATCH_PENALTIES}
 
@@ -215,6 +215,9 @@ def build_parser() -> Parser:
     for p, name in ((rep, "reproduce"), (cmp_, "compare"), (swp, "sweep"), (atl, "atlas"), (dist, "distributed")):
         _add_config_options(p, name)
         _add_output_options(p, name)
+    from mxwd.cli import mlp as mlp_command  # its options are MLPConfig's fields, not Config's (imports no MXNet)
+
+    mlp_command.add_parser(sub)
     return parser
 
 
