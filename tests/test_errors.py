@@ -165,7 +165,7 @@ def test_from_results_json_reproduces_identical_numbers(tmp_path, capsys):
 def test_ctrl_c_leaves_no_partial_file_and_exits_130(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mxwd", "reproduce", "--num-epochs", "100000", "--out", str(out)],
+        [sys.executable, "-m", "mxwd", "reproduce", "--num-epochs", "100000", "--yes", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     line = proc.stdout.readline()  # printed once training starts

@@ -92,7 +92,7 @@ def test_notebook_prints_the_apis_numbers_for_the_same_seed(executed):
 @pytest.mark.slow
 def test_notebook_draws_its_figures(executed):
     images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 6  # scratch lambd = 0 and 5, Gluon wd = 0 and 5, the comparison, the atlas
+    assert len(images) == 7  # scratch lambd = 0 and 5, Gluon wd = 0 and 5, the comparison, the atlas, BatchNorm
 
 
 @pytest.mark.slow
