@@ -1,5 +1,6 @@
 """The Python API's one shape: short reprs, full tables, NumPy arrays."""
 import numpy as np
+import pytest
 
 import mxwd
 from mxwd.config import Config
@@ -38,6 +39,7 @@ def test_numbers_come_as_numpy_arrays():
     assert isinstance(s.band("w_norm").median, np.ndarray)
 
 
+@pytest.mark.slow
 def test_the_readmes_python_example_runs_and_prints_what_it_says(capsys):
     import re
     from pathlib import Path

@@ -50,10 +50,13 @@ def test_the_table_covers_every_registered_optimizer_and_adamw_update():
     assert len({s.name for s in OPTIMIZERS}) == len(OPTIMIZERS)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in ("adadelta", "adamw_update") else n
+                                  for n in sorted(EXPECTED)])
 def test_classification_matches_a_numpy_reference(name):
     s = spec(name)
-    config = Config()
+    # 60 steps show most rules; adadelta's blow-up (|1 - wd| = 4 a step, from a tiny start) and
+    # adamw_update's eta-scaled decay need the source's 200 to separate from the other modes
+    config = Config(num_epochs=10 if name in ("adadelta", "adamw_update") else 3)
     entry = A.measure(s, config, LAMBD)
     expected, runs = numpy_classification(s, config, LAMBD)
     assert entry.classification == expected == EXPECTED[name], entry

@@ -222,6 +222,7 @@ def test_hybridized_equals_imperative(lambd):
     np.testing.assert_allclose(hybridized.test_ls, imperative.test_ls, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_gluon_path_reaches_the_closed_form_ridge_solution():
     from tests.test_scratch import _ridge
 

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+pytestmark = pytest.mark.xdist_group("notebook")  # one worker executes the notebook once for all its tests
 from nbclient import NotebookClient
 
 import mxwd

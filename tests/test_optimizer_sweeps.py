@@ -7,7 +7,7 @@ import pytest
 import mxwd
 from mxwd import optimizer_atlas as A
 from mxwd.config import Config
-from mxwd.optimizers import spec
+from mxwd.optimizers import SWEEP_OPTIMIZERS, spec
 
 LRS, LAMBDAS, SEEDS = (0.001, 0.01), (0.0, 1.0, 5.0), (0, 2)
 
@@ -24,8 +24,8 @@ def worst_gap(result, optimizer, config, mode="wd"):
     return worst
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "sgdw"])
-@pytest.mark.parametrize("batch_size", [1, 3])  # 3: a partial last batch (Trainer.step(3) rescales by 1/3)
+@pytest.mark.parametrize("optimizer", SWEEP_OPTIMIZERS)  # the optimizer table's
+@pytest.mark.parametrize("batch_size", [pytest.param(1, marks=pytest.mark.slow), 3])  # 3: a partial last batch
 def test_each_batched_model_equals_its_gluon_trainer_run(optimizer, batch_size):
     config = Config(batch_size=batch_size)
     result = mxwd.sweep(LAMBDAS, SEEDS, config, n_valid=0, optimizer=optimizer, lrs=LRS)

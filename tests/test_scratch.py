@@ -100,6 +100,7 @@ def _ridge(X, y, n_lambd):
     return w, ym - Xm @ w
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lambd", [0.5, 2.0])
 def test_full_batch_training_reaches_the_closed_form_ridge_solution(lambd):
     # Full batch: the summed loss plus the penalty added once per example is

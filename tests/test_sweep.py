@@ -20,7 +20,7 @@ CONFIGS = [
     Config(batch_size=5, lr=0.01, init_scale=0.01, loss_reduction="mean"),  # d2l 1.0 semantics
     Config(batch_size=4, dtype="float64"),
     Config(batch_size=7, dtype="float64", decay_bias=True),
-    Config(num_epochs=100),  # d2lzh-2019: 2000 steps
+    pytest.param(Config(num_epochs=100), marks=pytest.mark.slow),  # d2lzh-2019: 2000 steps
 ]
 IDS = ["source", "partial-batch", "per-step", "decay-bias", "mean", "float64", "float64-partial-bias", "100-epochs"]
 
@@ -57,6 +57,7 @@ def test_every_sweep_model_equals_its_single_run(config, exact):
         assert worst <= 1e-12  # the fast engine computes in float64: the same math, to rounding
 
 
+@pytest.mark.slow
 def test_the_exact_engine_does_fit_and_plots_float_operations():
     # The exact engine repeats fit_and_plot's float32 operations in its order; the last
     # digits still differ where MXNet's batched matrix product rounds unlike its single
