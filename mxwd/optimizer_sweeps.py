@@ -62,6 +62,28 @@ def hyperparameters(optimizer: str, overrides: Mapping[str, Any] | None = None) 
     return hp
 
 
+def hyperparameters_for(optimizers: Sequence[str], given: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """Per optimizer, those of the `given` hyperparameters it has (by the optimizer table), validated.
+
+    A hyperparameter that none of the optimizers has is refused rather than ignored
+    (`--beta1` with `--optimizer sgd`), and so is a value outside its range (`--momentum 1`).
+    """
+    from mxwd.optimizers import sweep_flags
+
+    flags = sweep_flags()
+    for name in optimizers:
+        hyperparameters(name)  # an optimizer the sweep does not have: a clear error
+    for key, value in given.items():
+        owners = flags[key][1] if key in flags else ()
+        if not set(owners) & set(optimizers):
+            raise ValueError(f"--{key} {value:g} applies to {', '.join(owners) or 'no optimizer'}, not to --optimizer "
+                             f"{' '.join(optimizers)}; leave it out or add one of those optimizers")
+    per = {name: {k: v for k, v in given.items() if k in get_spec(name).flags} for name in optimizers}
+    for name, overrides in per.items():
+        hyperparameters(name, overrides)  # validated before any training
+    return per
+
+
 def train_chunk(config: Config, optimizer: str, hp: Mapping[str, Any], lrs: Sequence[float],
                 lambdas: Sequence[float], seeds: Sequence[int], n_fit: int, tick=None):
     arrays, orders = seed_arrays(config, seeds, n_fit)

@@ -152,6 +152,15 @@ class Reproduction:
             )
         return "\n".join(lines)
 
+    def gaps_to(self, other: "Reproduction") -> List[Dict[str, Any]]:
+        """Per run (path, lambd), how far this reproduction's final w and b lie from `other`'s
+        (e.g. a data-parallel run against the single-process one): max |dw| and |db|."""
+        theirs = {(r.path, r.lambd): r for r in other.runs}
+        return [{"path": r.path, "lambd": r.lambd,
+                 "max_dw": max(abs(a - b) for a, b in zip(r.w, theirs[(r.path, r.lambd)].w)),
+                 "db": abs(r.b - theirs[(r.path, r.lambd)].b)}
+                for r in self.runs if (r.path, r.lambd) in theirs]
+
     def to_dict(self) -> Dict[str, Any]:
         return {
             "runs": [r.to_dict() for r in self.runs],

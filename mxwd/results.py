@@ -191,6 +191,29 @@ def read_json(path: Path) -> Dict[str, Any]:
     return payload
 
 
+RERUNNABLE = ("reproduce", "compare", "distributed")  # commands whose results.json are runs of config.lambdas
+
+
+def config_to_rerun(path) -> Config:
+    """The complete Config of a results file written by reproduce, compare or distributed.
+
+    A sweep's or an atlas's file is refused (its lambdas are a grid, not runs to repeat), and
+    so is a config that lacks a field: a default filled in silently would not be a rerun.
+    """
+    from mxwd.config import field_names
+
+    payload = read_json(path)
+    command = payload.get("command")
+    if command not in RERUNNABLE:
+        raise ValueError(f"--from {str(path)!r} was written by mxwd {command or 'an unknown command'}; allowed: a "
+                         f"results.json of mxwd {', '.join(RERUNNABLE)}")
+    missing = [name for name in field_names() if name not in payload["config"]]
+    if missing:
+        raise ValueError(f"--from {str(path)!r}: its config lacks {', '.join(missing)}; allowed: a config with "
+                         f"every field (as mxwd writes it)")
+    return Config.from_dict(payload["config"])
+
+
 _commits: Optional[List[Path]] = None  # set by `recording_commits()`
 
 

@@ -210,11 +210,12 @@ def train_grid(config: Config, lambdas: Sequence[float], seeds: Sequence[int], n
                ) -> Grid:
     """Train every (seed, lambd) model (or (seed, lr, lambd) with lrs), a chunk of seeds at a time."""
     n_fit = config.n_train if n_fit is None else n_fit
-    train_chunk = ENGINES["exact" if exact else "fast"]
-    if lrs is not None:
+    if lrs is None:
+        train_chunk = ENGINES["exact" if exact else "fast"]
+    else:
         swept = tuple(lambdas)
 
-        def train_chunk(config, _models, chunk, n_fit, tick):  # noqa: F811
+        def train_chunk(config, _models, chunk, n_fit, tick):
             return ENGINES["optimizer"](config, optimizer, hp or {}, lrs, swept, chunk, n_fit, tick)
 
         lambdas = list(lambdas) * len(lrs)  # the chunking counts models: one per (lr, lambd)

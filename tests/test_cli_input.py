@@ -19,6 +19,7 @@ REFUSED = [
     (["sweep", "--optimizer", "adam", "--epsilon", "-1e-8"], ["epsilon", "-1e-08", "> 0"]),
     (["sweep", "--optimizer", "adam", "--beta2", "-.5"], ["beta2", "-0.5", "[0, 1)"]),
     ([], ["choose a command", "reproduce", "mxwd --help"]),
+    (["distributed"], ["workers=2", "--batch-size", "batch_size=1"]),  # its defaults: one row a batch, two workers
 ]
 
 

@@ -28,8 +28,7 @@ def run(args: argparse.Namespace) -> int:
             raise JobFailed(str(err)) from None
         seconds = time.perf_counter() - start
         single = reproduce(config)
-        gaps = [{"path": d.path, "lambd": d.lambd, "max_dw": max(abs(a - b) for a, b in zip(d.w, s.w)),
-                 "db": abs(d.b - s.b)} for d, s in zip(result.runs, single.runs)]
+        gaps = result.gaps_to(single)
         figures = [save_figure(plot.runs(result.runs), tmp / "runs", formats=("png",))]
         write_json(tmp / "results.json", {"command": "distributed", "config": config.to_dict(), "versions": versions(),
                                           "workers": args.workers, "servers": args.servers, "kvstore": args.kvstore,

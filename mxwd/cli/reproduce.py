@@ -5,31 +5,7 @@ import argparse
 
 from mxwd.cli.common import figure_names, say
 from mxwd.cli.options import config_from_args
-from mxwd.config import DEFAULT_PRESET, Config
-
-
-RERUNNABLE = ("reproduce", "compare", "distributed")  # commands whose results.json are runs of config.lambdas
-
-
-def settings_from(path) -> Config:
-    """The complete Config of a results file written by reproduce, compare or distributed.
-
-    A sweep's or an atlas's file is refused (its lambdas are a grid, not runs to repeat), and
-    so is a config that lacks a field: a default filled in silently would not be a rerun.
-    """
-    from mxwd.config import field_names
-    from mxwd.results import read_json
-
-    payload = read_json(path)
-    command = payload.get("command")
-    if command not in RERUNNABLE:
-        raise ValueError(f"--from {str(path)!r} was written by mxwd {command or 'an unknown command'}; allowed: a "
-                         f"results.json of mxwd {', '.join(RERUNNABLE)}")
-    missing = [name for name in field_names() if name not in payload["config"]]
-    if missing:
-        raise ValueError(f"--from {str(path)!r}: its config lacks {', '.join(missing)}; allowed: a config with "
-                         f"every field (as mxwd writes it)")
-    return Config.from_dict(payload["config"])
+from mxwd.config import DEFAULT_PRESET
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +13,9 @@ def run(args: argparse.Namespace) -> int:
     from mxwd.published import PRESETS_WITH_NUMBERS
     from mxwd.results import save_figure, staged_dir, versions, write_json
 
-    base = settings_from(args.from_file) if args.from_file else None
+    from mxwd.results import config_to_rerun
+
+    base = config_to_rerun(args.from_file) if args.from_file else None
     config = config_from_args(args, base)
     preset_name = args.preset or DEFAULT_PRESET
     if args.seeds is not None:

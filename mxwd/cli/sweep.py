@@ -7,27 +7,6 @@ from mxwd.cli.common import figure_names, say
 from mxwd.cli.options import config_from_args
 
 
-def hyperparameter_flags(args: argparse.Namespace, optimizers: list) -> dict:
-    """Per optimizer, the hyperparameter flags given that it has (by the optimizer table).
-
-    A flag that none of the chosen optimizers has is refused rather than ignored.
-    """
-    from mxwd.optimizer_sweeps import hyperparameters
-    from mxwd.optimizers import spec, sweep_flags
-
-    flags = sweep_flags()
-    given = {k: getattr(args, k) for k in flags if getattr(args, k) is not None}
-    for key, value in given.items():
-        owners = flags[key][1]
-        if not set(owners) & set(optimizers):
-            raise ValueError(f"--{key} {value:g} applies to {', '.join(owners)}, not to --optimizer "
-                             f"{' '.join(optimizers)}; leave it out or add one of those optimizers")
-    per = {name: {k: v for k, v in given.items() if k in spec(name).flags} for name in optimizers}
-    for name, overrides in per.items():
-        hyperparameters(name, overrides)  # validated before any training (e.g. momentum in [0, 1))
-    return per
-
-
 def run(args: argparse.Namespace) -> int:
     from mxwd.config import check_int
     from mxwd.results import save_figure, staged_dir, versions, write_csv, write_json
@@ -39,7 +18,11 @@ def run(args: argparse.Namespace) -> int:
         config = config.replace(lambdas=DEFAULT_GRID)
     n_seeds = check_int(args.seeds, "seeds", minimum=1)
     optimizers = list(dict.fromkeys(args.optimizer))
-    per_optimizer = hyperparameter_flags(args, optimizers)
+    from mxwd.optimizer_sweeps import hyperparameters_for
+    from mxwd.optimizers import sweep_flags
+
+    given = {k: getattr(args, k) for k in sweep_flags() if getattr(args, k) is not None}
+    per_optimizer = hyperparameters_for(optimizers, given)
     with staged_dir(args.out, args.force) as tmp:
         from mxwd import plot
         from mxwd.sweeps import sweep

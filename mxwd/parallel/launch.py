@@ -164,7 +164,6 @@ class Job:
         return [p.pid for _, p in self.procs]
 
 
-LAST_PIDS: List[int] = []  # the PIDs of the last job's processes (for tests that check cleanup)
 
 
 def run_job(config: Config, path: str, workers: int, servers: int, kvstore: str, update_on_kvstore: bool,
@@ -180,7 +179,6 @@ def run_job(config: Config, path: str, workers: int, servers: int, kvstore: str,
                 "out": str(folder / "result")}
         (folder / "spec.json").write_text(json.dumps(spec))
         job = Job(folder)
-        LAST_PIDS[:] = []
         try:
             job.start("scheduler", PYTHON + ["-c", "import mxnet"], _env("scheduler", port, workers, servers))
             for k in range(servers):
@@ -188,7 +186,6 @@ def run_job(config: Config, path: str, workers: int, servers: int, kvstore: str,
             for k in range(workers):
                 job.start(f"worker {k}", PYTHON + ["-m", "mxwd.parallel.worker", str(folder / "spec.json")],
                           _env("worker", port, workers, servers))
-            LAST_PIDS[:] = job.pids
             job.wait(timeout)
         finally:
             job.end()
@@ -230,7 +227,8 @@ def distributed(config: Optional[Config] = None, seed: Optional[int] = None, wor
     if smallest < workers:
         raise ValueError(f"a global batch of {smallest} rows (batch_size={config.batch_size}, n_train="
                          f"{config.n_train}) is smaller than workers={workers}: every worker needs a row of "
-                         f"every batch; allowed: workers <= {smallest}")
+                         f"every batch; allowed: workers <= {smallest}, or a batch_size (--batch-size) whose "
+                         f"batches all have >= {workers} rows, e.g. --batch-size 10")
     for lambd in config.lambdas:
         check_stable(config.lr, lambd)
     runs = {"scratch": [], "gluon": []}

@@ -26,7 +26,6 @@ Rank 0 and every other worker write their results to SPEC's "out" path + ".RANK"
 from __future__ import annotations
 
 import json
-import math
 import sys
 from typing import Any, Dict, List
 
