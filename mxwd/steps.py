@@ -27,8 +27,8 @@ shrinks in the directions the data do not touch.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Tuple
+from dataclasses import dataclass, field
+from typing import Dict, Tuple
 
 from mxwd.config import Config
 
@@ -62,18 +62,26 @@ class StepPlan:
     reduction: str
     per_step: bool  # a partial batch decays by a full step (wd, or partial_batch_penalty="per_step")
     steps: Tuple[Step, ...]
+    _cache: Dict[int, Step] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def for_rows(self, rows: int, start: int = 0) -> Step:
         """The scaling of a batch of `rows` rows (1 <= rows <= batch_size)."""
+        if start == 0:  # the engines' hot path: one Step per batch size, made once
+            cached = self._cache.get(rows)
+            if cached is not None:
+                return cached
         B = self.batch_size
         if not 1 <= rows <= B:
             raise ValueError(f"a batch has 1 to batch_size={B} rows, got {rows}")
         if self.reduction == "sum":
             share = 1.0 if (rows == B or self.per_step) else rows / B
             weight = 1.0 if rows == B or not self.per_step else B / rows
-            return Step(start, start + rows, divisor=B, grad_scale=1.0 / B, penalty_weight=weight, decay=share)
-        # the batch mean, step(1): the penalty is added once, decaying by lr * lambd
-        return Step(start, start + rows, divisor=1, grad_scale=1.0 / rows, penalty_weight=1.0, decay=1.0)
+            step = Step(start, start + rows, divisor=B, grad_scale=1.0 / B, penalty_weight=weight, decay=share)
+        else:  # the batch mean, step(1): the penalty is added once, decaying by lr * lambd
+            step = Step(start, start + rows, divisor=1, grad_scale=1.0 / rows, penalty_weight=1.0, decay=1.0)
+        if start == 0:
+            self._cache[rows] = step
+        return step
 
     @property
     def divisors(self) -> Tuple[float, ...]:
