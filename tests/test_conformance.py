@@ -120,3 +120,10 @@ def test_the_matrix_covers_what_it_says():
     assert {c.bias_exclusion for c in MATRIX} == {"two_trainers", "wd_mult"}
     assert any(c.partial_batch for c in MATRIX) and any(not c.partial_batch for c in MATRIX)
     assert np.unique([(c.batch_size, c.n_train) for c in MATRIX], axis=0).shape[0] == 6
+
+
+def test_the_atlas_classifies_with_the_bias_decayed_too():
+    # all four runs decay what the policy decays (w and b here): plain SGD stays coupled,
+    # Adam coupled, AdamW decoupled (it was "other" for all three when only wd touched b)
+    result = A.atlas(["sgd", "adam", "adamw"], Config(decay_bias=True, num_epochs=3, seed=1))
+    assert [e.classification for e in result.entries] == ["coupled", "coupled", "decoupled"]
