@@ -122,6 +122,12 @@ def train_chunk(config: Config, optimizer: str, hp: Mapping[str, Any], lrs: Sequ
     m_ratio = s_v * float(f32(1) - f32(b1)) / float(real(1 - b1))
     offsets = (np.arange(S) * n)[:, None]
     flat_X, flat_y = Xtr.reshape((S * n, p + 1)), ytr.reshape((S * n, 1))
+    c = _Chunk(hp=hp, LR=LR, LAM=LAM, DEC=DEC, zeros=zeros, state=state, b1=b1, b2=b2, s_v=s_v, m_ratio=m_ratio)
+    step_rule = STEPS["adamw64" if optimizer == "adamw" and dtype == "float64" else optimizer]
+
+    def update(W, g, t):
+        return step_rule(c, W, g, t)
+
     t = 0
     train_ls, test_ls = [], []
     for epoch in range(config.num_epochs):
@@ -137,33 +143,7 @@ def train_chunk(config: Config, optimizer: str, hp: Mapping[str, Any], lrs: Sequ
             # a batch mean (divisor 1) is already divided by its rows
             scale = float(hyper(1.0 / step_.divisor)) if step_.divisor != 1 else step_.grad_scale
             g = nd.batch_dot(Xb, r, transpose_a=True) * scale  # (S, p + 1, M)
-            if optimizer == "sgd":
-                W = nd.broadcast_mul(W, DEC) - nd.broadcast_mul(g, LR)
-            elif optimizer == "sgdw":
-                mom = state[0]
-                state[0] = mom * hp["momentum"] - nd.broadcast_mul(g, LR)
-                W = nd.broadcast_mul(W, DEC) + state[0]
-            elif optimizer == "adam":  # MXNet's: coupled, the decay joins the gradient that feeds the moments
-                g = g + nd.broadcast_mul(W, LAM)
-                c = math.sqrt(1 - b2**t) / (1 - b1**t)  # its bias correction, folded into the rate
-                # the fused operator updates m and v in place and returns 0 + c m / (sqrt(v) + eps)
-                step = nd.adam_update(zeros, g, state[0], state[1], lr=-c, beta1=b1, beta2=b2,
-                                      epsilon=hp["epsilon"], wd=0.0, rescale_grad=1.0)
-                W = W - nd.broadcast_mul(step, LR)
-            elif dtype == "float64":  # adamw exactly as mxwd.optim.AdamW computes it (the fused operator's
-                # hyperparameters are float32, which would cost float64 its precision)
-                state[0] = state[0] * b1 + g * (1 - b1)
-                state[1] = state[1] * b2 + nd.square(g) * (1 - b2)
-                step = (state[0] / (1 - b1**t)) / (nd.sqrt(state[1] / (1 - b2**t)) + hp["epsilon"])
-                W = nd.broadcast_mul(W, DEC) - nd.broadcast_mul(step, LR)
-            else:  # adamw (mxwd.optim.AdamW) in float32, with the fused operator for the moments
-                # The operator computes (1 - beta2) from float32 beta2, unlike AdamW's 1 - beta2;
-                # feeding it s * g (s^2 = the ratio) and dividing s out of the rate makes up for it.
-                # Epsilon on sqrt(v_hat) = sqrt(v) / sqrt(1 - b2^t) becomes eps * sqrt(1 - b2^t).
-                step = nd.adam_update(zeros, g, state[0], state[1], lr=-1.0, beta1=b1, beta2=b2,
-                                      epsilon=hp["epsilon"] * math.sqrt(1 - b2**t), wd=0.0, rescale_grad=s_v)
-                rate = LR * (math.sqrt(1 - b2**t) / (1 - b1**t) / (s_v * m_ratio))
-                W = nd.broadcast_mul(W, DEC) - nd.broadcast_mul(step, rate)  # the decay uses w before the step
+            W = update(W, g, t)
             interrupt.check()
         train_ls.append(_mean_loss(Xtr, ytr, W))
         test_ls.append(_mean_loss(Xte, yte, W))
@@ -180,6 +160,64 @@ def train_chunk(config: Config, optimizer: str, hp: Mapping[str, Any], lrs: Sequ
     Wn = W.asnumpy()
     return Grid(train_ls=train, test_ls=test, valid_ls=valid, w=Wn[:, :p, :].transpose(0, 2, 1),
                 b=Wn[:, p, :].astype(np.float64), diverged=lost | unstable[None, :])
+
+
+class _Chunk:
+    """What a step rule reads: the hyperparameters, the lr / lambd / decay-factor columns, the state."""
+
+    def __init__(self, **values: Any):
+        self.__dict__.update(values)
+
+
+# One update rule per optimizer of the sweep, each exactly as its gluon.Trainer run computes it
+# (g: the rescaled data gradient; W: weights and bias of every model; t: the step count).
+def _sgd(c, W, g, t):
+    """MXNet's sgd: w <- (1 - lr lambd) w - lr g (coupled and decoupled are one map here)."""
+    return nd.broadcast_mul(W, c.DEC) - nd.broadcast_mul(g, c.LR)
+
+
+def _sgdw(c, W, g, t):
+    """mxwd.optim's sgdw: v <- m v - lr g; w <- (1 - lr lambd) w + v."""
+    c.state[0] = c.state[0] * c.hp["momentum"] - nd.broadcast_mul(g, c.LR)
+    return nd.broadcast_mul(W, c.DEC) + c.state[0]
+
+
+def _adam(c, W, g, t):
+    """MXNet's adam: coupled, the decay joins the gradient that feeds the moments."""
+    g = g + nd.broadcast_mul(W, c.LAM)
+    rate = math.sqrt(1 - c.b2**t) / (1 - c.b1**t)  # its bias correction, folded into the rate
+    # the fused operator updates m and v in place and returns 0 + rate m / (sqrt(v) + eps)
+    step = nd.adam_update(c.zeros, g, c.state[0], c.state[1], lr=-rate, beta1=c.b1, beta2=c.b2,
+                          epsilon=c.hp["epsilon"], wd=0.0, rescale_grad=1.0)
+    return W - nd.broadcast_mul(step, c.LR)
+
+
+def _adamw64(c, W, g, t):
+    """adamw exactly as mxwd.optim.AdamW computes it in float64 (the fused operator's
+    hyperparameters are float32, which would cost float64 its precision)."""
+    b1, b2 = c.b1, c.b2
+    c.state[0] = c.state[0] * b1 + g * (1 - b1)
+    c.state[1] = c.state[1] * b2 + nd.square(g) * (1 - b2)
+    step = (c.state[0] / (1 - b1**t)) / (nd.sqrt(c.state[1] / (1 - b2**t)) + c.hp["epsilon"])
+    return nd.broadcast_mul(W, c.DEC) - nd.broadcast_mul(step, c.LR)
+
+
+def _adamw(c, W, g, t):
+    """adamw (mxwd.optim.AdamW) in float32, with the fused operator for the moments.
+
+    The operator computes (1 - beta2) from float32 beta2, unlike AdamW's 1 - beta2; feeding
+    it s * g (s^2 = the ratio) and dividing s out of the rate makes up for it. Epsilon on
+    sqrt(v_hat) = sqrt(v) / sqrt(1 - b2^t) becomes eps * sqrt(1 - b2^t).
+    """
+    b1, b2 = c.b1, c.b2
+    step = nd.adam_update(c.zeros, g, c.state[0], c.state[1], lr=-1.0, beta1=b1, beta2=b2,
+                          epsilon=c.hp["epsilon"] * math.sqrt(1 - b2**t), wd=0.0, rescale_grad=c.s_v)
+    rate = c.LR * (math.sqrt(1 - b2**t) / (1 - b1**t) / (c.s_v * c.m_ratio))
+    return nd.broadcast_mul(W, c.DEC) - nd.broadcast_mul(step, rate)  # the decay uses w before the step
+
+
+STEPS = {"sgd": _sgd, "sgdw": _sgdw, "adam": _adam, "adamw": _adamw, "adamw64": _adamw64}
+assert set(SWEEP_OPTIMIZERS) <= set(STEPS), "every optimizer the table puts in the sweep has its step rule here"
 
 
 def _mean_loss(X, y, W):
