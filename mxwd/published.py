@@ -208,13 +208,13 @@ def _gluonbook_checks(result, at) -> Tuple[Check, ...]:
 
 def _ratio_note(config, ratio: Check) -> str:
     """The ratio check beside the decay factor that weight decay alone applies."""
-    from mxwd.reproduction import decay_factor, ratio_reading
+    from mxwd.reproduction import decay_factor, decay_label, ratio_reading
 
     predicted = decay_factor(config, 5.0)
     median = float(np.median(ratio.runs))
     reading = ratio_reading(median, predicted)
     return (
-        f"(1 - lr*lambd)**steps = {predicted:.3g}; median over seeds of the shared-init ratio = "
+        f"{decay_label(config)} = {predicted:.3g}; median over seeds of the shared-init ratio = "
         f"{median:.3g}; published: {ratio.published:.3g}" + (f"\nthe shared-init ratio is {reading}" if reading else "")
     )
 

@@ -70,6 +70,14 @@ def decay_factor(config: Config, lambd: float) -> float:
     return per_epoch ** config.num_epochs
 
 
+def decay_label(config: Config) -> str:
+    """How `decay_factor` is computed, as printed: (1 - lr*lambd)**steps when every batch is
+    full, else the product over the steps (a partial batch decays by less)."""
+    if all(s.decay == 1 for s in step_plan(config, "penalty").steps):
+        return "(1 - lr*lambd)**steps"
+    return "prod over steps of (1 - lr*lambd*decay)"
+
+
 @dataclass(frozen=True)
 class NotTrained:
     """A lambd that gave no result: "unstable" (lr * lambd >= 2, refused before training)
@@ -147,7 +155,7 @@ class Reproduction:
             lines.append(
                 f"w(lambd={ratio.lambd:g})[:10] / w(0)[:10]: "
                 + " ".join(f"{v:.3g}" for v in ratio.ratios)
-                + f"\n  median {ratio.median:.3g}; (1 - lr*lambd)**steps = {ratio.predicted:.3g}"
+                + f"\n  median {ratio.median:.3g}; the decay alone, {decay_label(self.config)} = {ratio.predicted:.3g}"
                 + (f"\n  {reading}" if reading else "")
             )
         return "\n".join(lines)

@@ -32,7 +32,7 @@ import warnings
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 from mxwd.cli import atlas, compare, distributed, mlp, reproduce, sweep
-from mxwd.cli.common import JobFailed, one_line
+from mxwd.cli.common import JobFailed, StdoutFailed as _StdoutFailed, one_line
 from mxwd.cli.options import UsageError, build_parser, config_from_args  # noqa: F401  (the public names)
 
 # Warnings that the dependencies raise about themselves, which no mxwd user can act on.
@@ -53,10 +53,6 @@ def _dependency_warnings_ignored() -> Iterator[None]:
         for spec in _DEPENDENCY_WARNINGS:
             warnings.filterwarnings("ignore", **spec)
         yield
-
-
-class _StdoutFailed(Exception):
-    """Writing to stdout failed (the OSError is the cause)."""
 
 
 class _Stdout:

@@ -8,6 +8,10 @@ class JobFailed(Exception):
     """A data-parallel job failed: one line, exit status 1."""
 
 
+class StdoutFailed(Exception):
+    """Writing to stdout failed (the OSError is the cause)."""
+
+
 def one_line(err: BaseException) -> str:
     """An error message on one line (MXNet's carry C++ stack traces on the following lines)."""
     lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
@@ -28,5 +32,12 @@ def figure_names(saved) -> str:
 
 
 def say(args: argparse.Namespace, text: str) -> None:
-    if not args.quiet:
+    """A progress line on stdout. Progress is a side channel: if stdout fails (a full disk, a
+    closed pipe) the run goes on quietly, and the summary printed after the results are
+    committed reports the failure, naming the folder it kept."""
+    if args.quiet:
+        return
+    try:
         print(text, flush=True)
+    except StdoutFailed:
+        args.quiet = True
