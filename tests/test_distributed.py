@@ -30,31 +30,8 @@ def test_tag(monkeypatch):
     return tag
 
 
-def job_processes():
-    """PIDs of live processes that this test's data-parallel jobs launched (MXWD_DMLC=1 and
-    this test's MXWD_TEST_TAG in their environment)."""
-    tag = f"MXWD_TEST_TAG={os.environ['MXWD_TEST_TAG']}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            env = (entry / "environ").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().split()[2]
-        except OSError:
-            continue
-        if b"MXWD_DMLC=1" in env and tag in env and state != "Z":
-            pids.append(int(entry.name))
-    return pids
-
-
-def launched_by(launcher):
-    """PIDs of the live processes that the launcher process `launcher` started for a job.
-
-    Read from /proc (MXWD_DMLC=1 in the environment, `launcher` as the parent), so that a
-    job another test runs at the same time is not counted.
-    """
-    pids = []
+def _live_job_processes():
+    """(pid, environment, parent pid) of every live process with MXWD_DMLC=1, read from /proc."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -64,9 +41,21 @@ def launched_by(launcher):
         except OSError:
             continue
         state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
-        if b"MXWD_DMLC=1" in env and state != "Z" and int(ppid) == launcher:
-            pids.append(int(entry.name))
-    return pids
+        if b"MXWD_DMLC=1" in env and state != "Z":
+            yield int(entry.name), env, int(ppid)
+
+
+def job_processes():
+    """PIDs of live processes that this test's data-parallel jobs launched (MXWD_DMLC=1 and
+    this test's MXWD_TEST_TAG in their environment)."""
+    tag = f"MXWD_TEST_TAG={os.environ['MXWD_TEST_TAG']}".encode()
+    return [pid for pid, env, _ in _live_job_processes() if tag in env]
+
+
+def launched_by(launcher):
+    """PIDs of the live processes that the launcher process `launcher` started for a job
+    (MXWD_DMLC=1 in the environment, `launcher` as the parent)."""
+    return [pid for pid, _, ppid in _live_job_processes() if ppid == launcher]
 
 
 def alive(pids):
