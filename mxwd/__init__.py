@@ -16,6 +16,7 @@ The public API, imported on first use (so `mxwd --help` does not load MXNet):
 - `optimizers`: the one table of optimizers (rules, hyperparameters, NumPy references).
 - `distributed(config, workers, servers, ...)`: the chapter data-parallel on MXNet's kvstore.
 - `mlp(config, seed, **fields)`: the source's neuron argument and BatchNorm on an MLP (load_digits).
+- `loo_errors`, `map_lambd`, `evidence_lambd`, `exercises`: the chapter's exercises, measured.
 - `plot`: figures drawn from the returned results (never during training).
 """
 from __future__ import annotations
@@ -52,12 +53,16 @@ _EXPORTS = {
     "DecayPolicy": "mxwd.policy",
     "decay_policy": "mxwd.policy",
     "mlp": "mxwd.mlps",
+    "loo_errors": "mxwd.exercises",
+    "map_lambd": "mxwd.exercises",
+    "evidence_lambd": "mxwd.exercises",
+    "ExercisesResult": "mxwd.exercises",
     "MLPConfig": "mxwd.mlps",
     "MLPResult": "mxwd.mlps",
     "StepPlan": "mxwd.steps",
     "step_plan": "mxwd.steps",
 }
-_MODULES = ("plot", "config", "data", "scratch", "concise", "decay", "policy", "steps", "mlps", "mlp_plot", "comparison", "reproduction", "sweeps", "published", "results", "optimizers")
+_MODULES = ("plot", "config", "data", "scratch", "concise", "decay", "policy", "steps", "mlps", "mlp_plot", "exercises", "exercises_plot", "comparison", "reproduction", "sweeps", "published", "results", "optimizers")
 
 __all__ = sorted(_EXPORTS) + list(_MODULES)
 

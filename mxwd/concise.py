@@ -28,12 +28,21 @@ from mxwd.training import train
 __all__ = ["fit_and_plot_gluon", "make_net"]
 
 
+def check_l2(config: Config) -> None:
+    """Refuse penalty="l1": the optimizers' wd adds wd * w to the gradient, the L2 penalty's."""
+    if config.penalty != "l2":
+        raise ValueError(f"penalty={config.penalty!r}: Gluon's wd is L2 only; allowed: penalty='l2' "
+                         "(use fit_and_plot for the L1 penalty)")
+
+
 def make_net(config: Config) -> "nn.Dense":
     """nn.Dense(1) with w ~ N(0, init_scale^2) and b = 0, initialized at once.
 
     Drawn right after `make_data`, it gets the same initial w as the scratch path's
-    `init_params` (the same 200 normal draws from MXNet's generator).
+    `init_params` (the same 200 normal draws from MXNet's generator). Refuses penalty="l1"
+    (`check_l2`), so that no Gluon engine (atlas, distributed) runs L2 in its place.
     """
+    check_l2(config)
     net = nn.Dense(1, in_units=config.num_inputs)
     net.initialize(init.Normal(sigma=config.init_scale))
     if config.dtype != "float32":
@@ -84,6 +93,7 @@ def fit_and_plot_gluon(wd: float, config: Optional[Config] = None, seed: Optiona
     `mxwd.decay.gluon_trainers`.
     """
     config = resolve(config, seed)
+    check_l2(config)
     wd = check_lambd(wd, "wd")
     data = make_data(config)
     net = make_net(config)

@@ -19,6 +19,8 @@ LOSS_REDUCTIONS = ("sum", "mean")
 PARTIAL_BATCH_PENALTIES = ("per_example", "per_step")
 BIAS_EXCLUSIONS = ("two_trainers", "wd_mult")
 DTYPES = ("float32", "float64")
+PENALTIES = ("l2", "l1")
+L1_STEPS = ("subgradient", "proximal")
 DEFAULT_N_VALID = 5  # training rows a sweep holds out to choose lambd (API and CLI alike)
 
 
@@ -45,6 +47,8 @@ class Config:
     dtype: str = "float32"  # "float32" (the book's) or "float64" (for exact comparisons)
     partial_batch_penalty: str = "per_example"  # scratch, summed loss: "per_example" (the source: a last batch of n < B rows gets n/B of a step's decay) or "per_step" (lr*lambd every step, as Gluon's wd)
     clip_gradient: float = 0.0  # clip each rescaled gradient to [-c, c] (MXNet's clip_gradient); 0: no clipping
+    penalty: str = "l2"  # scratch: "l2" (the source's lambd ||w||^2 / 2) or "l1" (lambd ||w||_1; Gluon and the sweep refuse it)
+    l1_step: str = "subgradient"  # with penalty="l1": "subgradient" (w -= lr (g + lambd sign w)) or "proximal" (soft-threshold by lr lambd)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lambdas", _as_lambdas(self.lambdas))
@@ -66,6 +70,8 @@ class Config:
         check_choice(self.dtype, "dtype", DTYPES)
         check_choice(self.partial_batch_penalty, "partial_batch_penalty", PARTIAL_BATCH_PENALTIES)
         store("clip_gradient", check_float(self.clip_gradient, "clip_gradient", minimum=0.0))
+        check_choice(self.penalty, "penalty", PENALTIES)
+        check_choice(self.l1_step, "l1_step", L1_STEPS)
         if self.batch_size > self.n_train:
             raise ValueError(
                 f"batch_size={self.batch_size} is larger than n_train={self.n_train}; "

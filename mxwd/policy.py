@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -70,11 +70,13 @@ class DecayPolicy:
         `optimizer.set_wd_mult`: the keys the kvstore servers see with update_on_kvstore."""
         return {i: self.wd_mult(n) for i, n in enumerate(names)}
 
-    def penalty(self, params: Mapping[str, Any]) -> Any:
-        """sum over the decayed parameters of l2_penalty(p) = ||p||^2 / 2 (its gradient is p)."""
-        from mxwd.decay import l2_penalty
+    def penalty(self, params: Mapping[str, Any], term: Optional[Callable[[Any], Any]] = None) -> Any:
+        """sum over the decayed parameters of term(p): by default l2_penalty(p) = ||p||^2 / 2
+        (its gradient is p); `term=l1_penalty` gives sum ||p||_1."""
+        if term is None:
+            from mxwd.decay import l2_penalty as term
 
-        terms = [l2_penalty(_data(params[n])) for n in self.decayed if n in params]
+        terms = [term(_data(params[n])) for n in self.decayed if n in params]
         if not terms:
             raise ValueError("the decay policy decays none of these parameters: there is no penalty to add")
         total = terms[0]

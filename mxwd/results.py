@@ -192,6 +192,10 @@ def read_json(path: Path) -> Dict[str, Any]:
 
 
 RERUNNABLE = ("reproduce", "compare", "distributed")  # commands whose results.json are runs of config.lambdas
+# Config fields added after results files were first written, with the one value the older
+# files' runs had (there was no other): a file that predates them is rerun with exactly that,
+# and the command line says so. Any other missing field is refused.
+ADDED_LATER = {"penalty": "l2", "l1_step": "subgradient"}
 
 
 def config_to_rerun(path) -> Config:
@@ -207,11 +211,19 @@ def config_to_rerun(path) -> Config:
     if command not in RERUNNABLE:
         raise ValueError(f"--from {str(path)!r} was written by mxwd {command or 'an unknown command'}; allowed: a "
                          f"results.json of mxwd {', '.join(RERUNNABLE)}")
-    missing = [name for name in field_names() if name not in payload["config"]]
+    values = dict(payload["config"])
+    missing = [name for name in field_names() if name not in values and name not in ADDED_LATER]
     if missing:
         raise ValueError(f"--from {str(path)!r}: its config lacks {', '.join(missing)}; allowed: a config with "
                          f"every field (as mxwd writes it)")
-    return Config.from_dict(payload["config"])
+    for name, value in ADDED_LATER.items():  # what the file's runs did, before the field existed
+        values.setdefault(name, value)
+    return Config.from_dict(values)
+
+
+def fields_added_since(path) -> List[str]:
+    """The ADDED_LATER fields that the results file at `path` predates (`config_to_rerun` sets them)."""
+    return [name for name in ADDED_LATER if name not in read_json(path)["config"]]
 
 
 _commits: Optional[List[Path]] = None  # set by `recording_commits()`

@@ -17,6 +17,15 @@ Correction of the source: its update formula ends in "- lambd * w", without the
 learning rate; the code (and this package) decays by eta * lambd per step.
 With `loss_reduction="mean"` (d2l 1.0) the objective is the batch mean plus the
 penalty and the step divides by 1: the same update, rounded differently.
+
+L1 (config.penalty="l1", the chapter's exercise 3), on the policy's decayed parameters:
+- l1_step="subgradient": the penalty lambd * ||w||_1 in the loss, so autograd adds its
+  subgradient (sign(0) = 0) once per example and sgd divides by |B|:
+      w <- w - eta * (g / |B| + lambd * sign(w));
+- l1_step="proximal": the plain gradient step (no penalty in the loss), then soft-thresholding
+      w <- sign(w) * max(|w| - eta * lambd, 0),
+  which sets weights exactly to 0 (the subgradient step only makes them oscillate around 0).
+The penalty weight of a partial batch (StepPlan) scales lambd in both, as in the L2 case.
 """
 from __future__ import annotations
 
@@ -26,6 +35,16 @@ from mxwd._mx import autograd, nd
 from mxwd.config import Config, check_lambd, resolve
 from mxwd.data import make_data
 from mxwd.decay import l2_penalty
+
+
+def l1_penalty(w: "nd.NDArray") -> "nd.NDArray":
+    """The L1 norm penalty ||w||_1 = |w|.sum(); its subgradient is sign(w) (0 at 0)."""
+    return nd.abs(w).sum()
+
+
+def soft_threshold(w: "nd.NDArray", threshold: float) -> "nd.NDArray":
+    """The proximal map of threshold * ||.||_1: sign(w) * max(|w| - threshold, 0)."""
+    return nd.sign(w) * nd.maximum(nd.abs(w) - threshold, 0)
 from mxwd.policy import chapter_policy
 from mxwd.results import FitResult
 from mxwd.steps import step_plan
@@ -103,6 +122,11 @@ class ScratchModel:
         self.policy = chapter_policy(self.named, config)
         self.plan = step_plan(config, "penalty")
         self.update = sgd_exact if exact_step else sgd
+        self.proximal = config.penalty == "l1" and config.l1_step == "proximal"
+
+    def penalty(self) -> "nd.NDArray":
+        """The penalty on the policy's decayed parameters: sum ||p||^2 / 2 (l2) or sum ||p||_1 (l1)."""
+        return self.policy.penalty(self.named, l2_penalty if self.config.penalty == "l2" else l1_penalty)
 
     def step(self, X: "nd.NDArray", y: "nd.NDArray") -> None:
         w, b = self.params
@@ -112,9 +136,15 @@ class ScratchModel:
             l = squared_loss(linreg(X, w, b), y)
             if self.config.loss_reduction == "mean":
                 l = l.mean()
-            l = l + lambd * self.policy.penalty(self.named)
+            if not self.proximal:
+                l = l + lambd * self.penalty()
         l.backward()
         self.update(self.params, self.config.lr, plan.divisor, self.config.clip_gradient)
+        if self.proximal and lambd > 0:
+            for name in self.policy.decayed:
+                if name in self.named:
+                    p = self.named[name]
+                    p[:] = soft_threshold(p, self.config.lr * lambd)
 
     def loss(self, X: "nd.NDArray", y: "nd.NDArray") -> "nd.NDArray":
         return squared_loss(linreg(X, *self.params), y).mean()

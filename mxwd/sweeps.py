@@ -72,6 +72,9 @@ def sweep(
     if not lambdas:
         raise ValueError("lambdas must hold at least one value, got an empty sequence")
     seeds = as_seeds(seeds, config.seed)
+    if config.penalty != "l2":
+        raise ValueError(f"penalty={config.penalty!r} is not supported by the batched sweep (its engines are L2 "
+                         "only); allowed: penalty='l2' (use fit_and_plot for the L1 penalty)")
     if config.clip_gradient > 0:
         raise ValueError(f"clip_gradient={config.clip_gradient:g} is not supported by the batched sweep; "
                          "allowed: 0 (use fit_and_plot for clipped runs)")

@@ -58,6 +58,16 @@ def test_from_refuses_a_sweeps_file_and_an_incomplete_config(tmp_path, capsys):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_from_reruns_a_file_that_predates_the_l1_fields_with_what_it_ran(tmp_path, capsys):
+    config = Config(num_epochs=1, lambdas=(0.5,))
+    old = {k: v for k, v in config.to_dict().items() if k not in ("penalty", "l1_step")}
+    path = _write(tmp_path / "results.json", {"command": "reproduce", "config": old})
+    assert main(["reproduce", "--from", str(path), "--out", str(tmp_path / "c")]) == 0
+    assert "predates penalty, l1_step: rerun with penalty='l2', l1_step='subgradient'" in capsys.readouterr().out
+    written = json.loads((tmp_path / "c" / "results.json").read_text())
+    assert Config.from_dict(written["config"]) == config
+
+
 def test_from_reruns_a_complete_reproduce_file(tmp_path):
     config = Config(num_epochs=1, lambdas=(0.5,))
     good = _write(tmp_path / "results.json", {"command": "reproduce", "config": config.to_dict()})

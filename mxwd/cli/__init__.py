@@ -1,4 +1,4 @@
-"""The command line: `mxwd reproduce | compare | sweep | atlas | distributed | mlp`, one module per command.
+"""The command line: `mxwd reproduce | compare | sweep | atlas | distributed | mlp | exercises`, one module per command.
 
 The options (Config's fields) are built in `mxwd.cli.options`, the shared helpers live in
 `mxwd.cli.common`, and each command's `run(args)` in its own module.
@@ -31,7 +31,7 @@ import sys
 import warnings
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
-from mxwd.cli import atlas, compare, distributed, mlp, reproduce, sweep
+from mxwd.cli import atlas, compare, distributed, exercises, mlp, reproduce, sweep
 from mxwd.cli.common import JobFailed, StdoutFailed as _StdoutFailed, one_line
 from mxwd.cli.options import UsageError, build_parser, config_from_args  # noqa: F401  (the public names)
 
@@ -192,4 +192,5 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "atlas": atlas.run,
     "distributed": distributed.run,
     "mlp": mlp.run,
+    "exercises": exercises.run,
 }

@@ -47,7 +47,7 @@ class Parser(argparse.ArgumentParser):
         return parsed
 
 
-COMMAND_NAMES = ("reproduce", "compare", "sweep", "atlas", "distributed", "mlp")
+COMMAND_NAMES = ("reproduce", "compare", "sweep", "atlas", "distributed", "mlp", "exercises")
 CHOICES = {"bias_exclusion": BIAS_EXCLUSIONS, "loss_reduction": LOSS_REDUCTIONS, "dtype": DTYPES,
            "partial_batch_penalty": PARTIAL_BATCH_PENALTIES}
 
@@ -90,12 +90,15 @@ def _config_help() -> Dict[str, str]:
 
 
 # Config fields a command does not use are not offered by it.
+# The L1 penalty runs on the scratch path only (Gluon's wd is L2): `mxwd exercises` measures
+# it; the commands that run both paths, or the sweep's engines, do not offer it.
+L1_ONLY = {"penalty", "l1_step"}
 NOT_USED = {
-    "reproduce": set(),
-    "compare": set(),
-    "sweep": {"bias_exclusion", "hybridize", "clip_gradient"},  # the sweep trains the scratch path, unclipped
-    "atlas": {"bias_exclusion", "hybridize", "clip_gradient", "partial_batch_penalty"},
-    "distributed": {"bias_exclusion", "hybridize"},  # one Trainer, the bias out by wd_mult
+    "reproduce": L1_ONLY,
+    "compare": L1_ONLY,
+    "sweep": {"bias_exclusion", "hybridize", "clip_gradient"} | L1_ONLY,  # the sweep trains the scratch path, unclipped
+    "atlas": {"bias_exclusion", "hybridize", "clip_gradient", "partial_batch_penalty"} | L1_ONLY,
+    "distributed": {"bias_exclusion", "hybridize"} | L1_ONLY,  # one Trainer, the bias out by wd_mult
 }
 LAMBDAS_HELP = {
     "reproduce": "penalty strengths to run on both paths",
@@ -218,6 +221,9 @@ def build_parser() -> Parser:
     from mxwd.cli import mlp as mlp_command  # its options are MLPConfig's fields, not Config's (imports no MXNet)
 
     mlp_command.add_parser(sub)
+    from mxwd.cli import exercises as exercises_command  # its own options (imports no MXNet)
+
+    exercises_command.add_parser(sub)
     return parser
 
 

@@ -13,9 +13,13 @@ def run(args: argparse.Namespace) -> int:
     from mxwd.published import PRESETS_WITH_NUMBERS
     from mxwd.results import save_figure, staged_dir, versions, write_json
 
-    from mxwd.results import config_to_rerun
+    from mxwd.results import ADDED_LATER, config_to_rerun, fields_added_since
 
     base = config_to_rerun(args.from_file) if args.from_file else None
+    predates = fields_added_since(args.from_file) if args.from_file else []
+    if predates:
+        say(args, f"--from {args.from_file} predates {', '.join(predates)}: rerun with "
+                  f"{', '.join(f'{n}={ADDED_LATER[n]!r}' for n in predates)}, what its runs did")
     config = config_from_args(args, base)
     preset_name = args.preset or DEFAULT_PRESET
     if args.seeds is not None:

@@ -229,6 +229,9 @@ def distributed(config: Optional[Config] = None, seed: Optional[int] = None, wor
                          f"{config.n_train}) is smaller than workers={workers}: every worker needs a row of "
                          f"every batch; allowed: workers <= {smallest}, or a batch_size (--batch-size) whose "
                          f"batches all have >= {workers} rows, e.g. --batch-size 10")
+    if config.penalty != "l2":
+        raise ValueError(f"penalty={config.penalty!r}: the data-parallel paths run the L2 penalty and Gluon's wd "
+                         "only; allowed: penalty='l2' (fit_and_plot runs the L1 penalty)")
     for lambd in config.lambdas:
         check_stable(config.lr, lambd)
     runs = {"scratch": [], "gluon": []}
