@@ -90,13 +90,13 @@ def _config_help() -> Dict[str, str]:
 
 
 # Config fields a command does not use are not offered by it.
-# The L1 penalty runs on the scratch path only (Gluon's wd is L2): `mxwd exercises` measures
-# it; the commands that run both paths, or the sweep's engines, do not offer it.
+# The L1 penalty runs on the scratch path only (Gluon's wd is L2): the sweep (its exact
+# engine) and `mxwd exercises` offer it; the commands that run both paths do not.
 L1_ONLY = {"penalty", "l1_step"}
 NOT_USED = {
     "reproduce": L1_ONLY,
     "compare": L1_ONLY,
-    "sweep": {"bias_exclusion", "hybridize", "clip_gradient"} | L1_ONLY,  # the sweep trains the scratch path, unclipped
+    "sweep": {"bias_exclusion", "hybridize", "clip_gradient"},  # the sweep trains the scratch path, unclipped
     "atlas": {"bias_exclusion", "hybridize", "clip_gradient", "partial_batch_penalty"} | L1_ONLY,
     "distributed": {"bias_exclusion", "hybridize"} | L1_ONLY,  # one Trainer, the bias out by wd_mult
 }
