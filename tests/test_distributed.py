@@ -21,7 +21,7 @@ CONFIG = Config(batch_size=10, lambdas=(5.0,))
 
 
 @pytest.fixture(autouse=True)
-def test_tag(monkeypatch):
+def job_tag(monkeypatch):
     """A tag in the environment, inherited by every process this test starts (the launcher
     copies its environment into the job's), so that `job_processes` sees this test's jobs
     only, not those of a test running beside it (pytest -n)."""

@@ -296,14 +296,16 @@ def test_l1_proximal_full_batch_converges_to_lasso():
     assert m["max_abs_w_difference"] < 1e-6 and abs(m["b_difference"]) < 1e-6
 
 
-def test_l1_refused_by_gluon_and_the_sweep():
+def test_l1_refused_by_gluon_the_optimizers_and_the_data_parallel_paths():
     import mxwd
 
     c = Config(penalty="l1")
     with pytest.raises(ValueError, match="Gluon's wd is L2 only"):
         mxwd.fit_and_plot_gluon(1.0, c)
-    with pytest.raises(ValueError, match="penalty='l1' is not supported by the batched sweep"):
-        mxwd.sweep((1.0,), 1, c)
+    with pytest.raises(ValueError, match="runs in the chapter's SGD sweep only"):
+        mxwd.sweep((1.0,), 1, c, optimizer="sgd", lrs=(0.003,))
+    with pytest.raises(ValueError, match="the data-parallel paths run the L2 penalty"):
+        mxwd.distributed(c.replace(batch_size=10), workers=2)
 
 
 def test_penalty_fields_validated():
