@@ -15,7 +15,7 @@ EXERCISE_CHOICES = ("1", "2", "3", "4", "5", "6")
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """The `exercises` subcommand on a subparsers object."""
-    from mxwd.cli.options import _add_output_options
+    from mxwd.cli.options import add_output_options
 
     parser = sub.add_parser(
         "exercises", help="the chapter's exercises, answered by measurement",
@@ -26,7 +26,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         help="run only these exercises (1..6)")
     parser.add_argument("--seeds", type=int, default=10, metavar="N",
                         help="seeds 0..N-1 for the multi-seed answers (default 10; exercise 5 uses the first 5)")
-    _add_output_options(parser, "exercises")
+    add_output_options(parser, "exercises")
     parser.set_defaults(preset=None)  # mxwd.cli.options.default_out reads it
     return parser
 

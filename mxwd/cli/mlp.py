@@ -57,7 +57,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """The `mlp` subcommand on a subparsers object: MLPConfig's options and the output options."""
-    from mxwd.cli.options import _add_output_options
+    from mxwd.cli.options import add_output_options
 
     parser = sub.add_parser(
         "mlp", help="the source's neuron argument and BatchNorm, measured on an MLP on load_digits",
@@ -65,7 +65,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                     "from scratch (penalty in the loss) and with Gluon (wd), and measure the hidden units; "
                     "then the same MLP with BatchNorm, with decay on the BatchNorm-preceded weight and without.")
     add_options(parser)
-    _add_output_options(parser, "mlp")
+    add_output_options(parser, "mlp")
     parser.set_defaults(preset=None)  # mxwd.cli.options.default_out reads it
     return parser
 

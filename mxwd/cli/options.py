@@ -142,7 +142,7 @@ def _add_config_options(parser: argparse.ArgumentParser, command: str) -> None:
         group.add_argument(flag, **kwargs)
 
 
-def _add_output_options(parser: argparse.ArgumentParser, command: str) -> None:
+def add_output_options(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help=f"folder for the results and figures (default results/{command}, followed by "
                              "the preset, the optimizers or -seeds when given, so runs of another kind never collide)")
@@ -217,7 +217,7 @@ def build_parser() -> Parser:
                       help="seconds each job may take before every process is ended (default 120)")
     for p, name in ((rep, "reproduce"), (cmp_, "compare"), (swp, "sweep"), (atl, "atlas"), (dist, "distributed")):
         _add_config_options(p, name)
-        _add_output_options(p, name)
+        add_output_options(p, name)
     from mxwd.cli import mlp as mlp_command  # its options are MLPConfig's fields, not Config's (imports no MXNet)
 
     mlp_command.add_parser(sub)
