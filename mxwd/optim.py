@@ -58,6 +58,9 @@ class _Decoupled(mx.optimizer.Optimizer):
     def __init__(self, learning_rate: float = 0.001, wd: float = 0.0, **kwargs: Any):
         _check("wd", wd, 0.0)
         _check("learning_rate", learning_rate, 0.0)
+        if kwargs.get("multi_precision"):  # refused when made, not at the first update
+            raise ValueError("multi_precision=True is not supported by mxwd's adamw and sgdw (they keep no float32 "
+                             "master copy); allowed: multi_precision=False, with float32 or float64 weights")
         super().__init__(learning_rate=learning_rate, wd=wd, **kwargs)
         if self.clip_gradient is not None:
             _check("clip_gradient", self.clip_gradient, 0.0, low_open=True)

@@ -160,3 +160,13 @@ def test_contrib_adamw_update_gives_adamw_in_float32_but_computes_in_float32():
                                     wd=wd, beta1=b1, beta2=b2)
         gap = relative(w.asnumpy().astype(np.float64), w_ref)
         assert (gap <= 1e-5) if agrees else (gap > 1e-9), (dtype, gap)
+
+
+@pytest.mark.parametrize("name", ["adamw", "sgdw"])
+def test_multi_precision_is_refused_when_the_optimizer_is_made(name):
+    import mxwd.optim  # noqa: F401  (registers them)
+    from mxwd._mx import mx
+
+    with pytest.raises(ValueError, match="multi_precision=True is not supported by mxwd's adamw and sgdw"):
+        mx.optimizer.create(name, learning_rate=0.01, multi_precision=True)
+    mx.optimizer.create(name, learning_rate=0.01, multi_precision=False)  # the default is accepted
