@@ -16,7 +16,8 @@ The public API, imported on first use (so `mxwd --help` does not load MXNet):
 - `optimizers`: the one table of optimizers (rules, hyperparameters, NumPy references).
 - `distributed(config, workers, servers, ...)`: the chapter data-parallel on MXNet's kvstore.
 - `mlp(config, seed, **fields)`: the source's neuron argument and BatchNorm on an MLP (load_digits).
-- `loo_errors`, `map_lambd`, `evidence_lambd`, `exercises`: the chapter's exercises, measured.
+- `loo_errors`, `map_lambd`, `evidence_lambd`, and the module `exercises` (`exercises.exercises()`
+  runs all six): the chapter's exercises, measured.
 - `plot`: figures drawn from the returned results (never during training).
 """
 from __future__ import annotations

@@ -36,8 +36,7 @@ def as_seeds(seeds: Any, start: int) -> Sequence[int]:
     if not out:
         raise ValueError("seeds must hold at least one seed, got an empty sequence")
     if len(set(out)) < len(out):
-        seen: set = set()
-        first = next(s for s in out if s in seen or seen.add(s))
+        first = next(s for i, s in enumerate(out) if s in out[:i])
         raise ValueError(f"seeds must not repeat a seed (it would be counted twice in every median), got seed "
                          f"{first} twice in {list(out)[:20]}; allowed: distinct seeds")
     return out
