@@ -1,17 +1,24 @@
-"""The optimizer atlas: what each MXNet optimizer's `wd` does, measured on the chapter's model.
+"""The optimizer atlas: what each MXNet optimizer's `wd` does, measured on a model.
 
 For every optimizer in `mxwd.optimizers.OPTIMIZERS` (every optimizer MXNet 1.9.1
-registers, except its `test` optimizer, plus `nd.contrib.adamw_update`) the chapter's
-Gluon model (`nn.Dense(1)`, the source's data, initial w and batch order from one seed)
-is trained four times with the optimizer's own hyperparameters and learning rate lr:
+registers, except its `test` optimizer, plus `nd.contrib.adamw_update`) a model is
+trained four times from the same start with the optimizer's hyperparameters (the
+table's, or the user's) and learning rate lr:
 
-    (i)    penalty:   wd = 0, loss + lambd * ||w||^2 / 2 per step (gradient g/|B| + lambd w)
+    (i)    penalty:   wd = 0, loss + lambd * sum ||p||^2 / 2 over the decayed parameters,
+                      weighted so that its gradient after the optimizer's rescaling is lambd p
     (ii)   built-in:  wd = lambd, no penalty
-    (iii)  decoupled: wd = 0, then w <- w - lr * lambd * w_old after each step
+    (iii)  decoupled: wd = 0, then p <- p - lr_t * lambd * p_old after each step
+                      (lr_t: the step's scheduled learning rate times p's lr_mult)
     (none) wd = 0, no penalty: the run without any decay
 
-What the runs decay is the chapter's `DecayPolicy` (mxwd.policy): w, and b too with
-decay_bias; the others get wd_mult = 0 and no penalty, as the source does. The classification compares the final weights:
+The model is the chapter's Gluon model (`nn.Dense(1)`, the source's data, initial w and
+batch order from one seed), or the user's own Gluon Block on their (X, y) with their
+loss (`atlas(net=..., data=..., loss=...)`; see `mxwd.atlas_problems`). What the runs
+decay is one `DecayPolicy` (mxwd.policy): the chapter's (w, and b too with decay_bias),
+or by default the user net's weights of 2 or more dimensions; the others get
+wd_mult = 0 and no penalty. The classification compares the final weights (the
+chapter's w; every trained parameter of the user's net):
 
     coupled     (ii) equals (i):   wd is an L2 penalty's gradient term
     decoupled   (ii) equals (iii): wd shrinks the weights directly, by lr * wd * w per step
@@ -26,19 +33,22 @@ not finite and positive equals nothing). With plain SGD all three updates are on
 so sgd counts as coupled and its note says it is decoupled as well.
 
 Beside the classification each entry records whether wd_mult is honoured (wd = lambd
-with wd_mult = 0 on every parameter equals the run without decay) and whether float64
-weights work.
+with wd_mult = 0 on every parameter equals the run without decay), whether float64
+weights work (the chapter's model), and per parameter group what the first step's decay
+did under wd and under the penalty (`measured_groups`).
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from mxwd import interrupt, limits
+from mxwd.atlas_problems import ChapterProblem, NetProblem, fresh_scheduler, groups
 from mxwd.config import Config, check_lambd, resolve
 from mxwd.optimizers import OPTIMIZERS, OptimizerSpec, registered_names, spec as get_spec
 
@@ -59,60 +69,84 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {head}"[:200] if head else type(err).__name__
 
 
-def train_with(spec: OptimizerSpec, config: Config, lambd: float, mode: str,
-               wd: Optional[float] = None, wd_mult_zero: bool = False) -> Tuple[np.ndarray, float]:
-    """Train the chapter's Gluon model with `spec`'s optimizer in one of MODES; return (w, b).
+@dataclass
+class Run:
+    """One training run's parameter values (name -> float64 array): at the start, after
+    the first step, and at the end."""
+
+    initial: Dict[str, np.ndarray]
+    first: Dict[str, np.ndarray]
+    final: Dict[str, np.ndarray]
+
+
+def train_with(spec: OptimizerSpec, config: Config, lambd: float, mode: str, wd: Optional[float] = None,
+               wd_mult_zero: bool = False, hyperparameters: Optional[Mapping[str, Any]] = None) -> Tuple[np.ndarray, float]:
+    """`run_with` on the chapter's model: its final (w, b)."""
+    run = run_with(spec, config, lambd, mode, wd, wd_mult_zero, hyperparameters)
+    return run.final["weight"], float(run.final["bias"][0])
+
+
+def run_with(spec: OptimizerSpec, problem: Any, lambd: float, mode: str, wd: Optional[float] = None,
+             wd_mult_zero: bool = False, hyperparameters: Optional[Mapping[str, Any]] = None) -> Run:
+    """Train `problem` (a Config means the chapter's model) with `spec`'s optimizer in one of MODES.
 
     wd defaults to lambd in mode "wd" and to 0 otherwise; wd_mult_zero sets wd_mult = 0 on
-    every parameter. Exceptions from MXNet propagate.
+    every parameter. hyperparameters (learning_rate included) override the spec's; an
+    lr_scheduler is copied, so that every run starts it afresh. The penalty of mode
+    "penalty" is weighted so that its gradient, after the optimizer's rescale_grad
+    (the user's, times 1/divisor), is lambd * p; the decoupled reference of mode "decoupled"
+    subtracts lr_t * lambd * p_old after each step, lr_t the step's scheduled learning rate
+    times p's lr_mult. Exceptions from MXNet propagate.
     """
     from mxwd._mx import autograd, gluon
-    from mxwd.concise import make_net
-    from mxwd.data import data_iter, epoch_orders, make_data
-    from mxwd.policy import chapter_policy
-    from mxwd.steps import step_plan
 
+    if isinstance(problem, Config):
+        problem = ChapterProblem(problem)
     if wd is None:
         wd = lambd if mode == "wd" else 0.0
-    data = make_data(config)
-    net = make_net(config)
-    policy = chapter_policy(net, config)  # what all four runs decay: w, and b too with decay_bias
+    hp = fresh_scheduler({**dict(spec.hyperparameters), **dict(hyperparameters or {})})
+    lr = hp.pop("learning_rate", problem.lr)
+    net, policy = problem.start()  # what all runs decay: the problem's one policy
     policy.apply(net)
-    if wd_mult_zero:
-        net.collect_params().setattr("wd_mult", 0.0)
     params = net.collect_params()
+    if wd_mult_zero:
+        params.setattr("wd_mult", 0.0)
+    trained = [p for p in params.values() if p.grad_req != "null"]
     decayed = [params[n] for n in policy.decayed]
-    plan = step_plan(config, "wd")  # the optimizer's wd decays every step: the penalty and (iii) too
-    lr = config.lr
-    if spec.weight_only:
-        trainers = [gluon.Trainer(net.collect_params(".*weight"), spec.create(lr, wd), kvstore=None),
-                    gluon.Trainer(net.collect_params(".*bias"), "sgd", {"learning_rate": lr}, kvstore=None)]
+    optimizer = spec.create(lr, wd, **hp)
+    rescale = optimizer.rescale_grad
+    if spec.weight_only:  # MXNet cannot optimize 1-D parameters with it: they get plain SGD
+        main = [p for p in trained if len(p.shape) >= 2]
+        rest = [p for p in trained if len(p.shape) < 2]
+        trainers = [gluon.Trainer(main, optimizer, kvstore=None)]
+        if rest:
+            trainers.append(gluon.Trainer(rest, "sgd", {"learning_rate": lr}, kvstore=None))
     else:
-        trainers = [gluon.Trainer(net.collect_params(), spec.create(lr, wd), kvstore=None)]
-    loss_fn = gluon.loss.L2Loss()
-    total = config.loss_reduction == "sum"
-    weight = net.weight
-    clock = limits.Clock(config.num_epochs, f"atlas {spec.name}")
-    for order in epoch_orders(config):
-        for X, y in data_iter(config.batch_size, data.train_features, data.train_labels, order):
-            step = plan.for_rows(X.shape[0])
+        trainers = [gluon.Trainer(trained, optimizer, kvstore=None)]
+    owner = {id(p): t for t in trainers for p in t._params}
+    initial = problem.values(net)
+    first: Dict[str, np.ndarray] = {}
+    clock = limits.Clock(problem.units, f"atlas {spec.name}")
+    for epoch in problem.epochs():
+        for X, y, step in epoch:
             with autograd.record():
-                l = loss_fn(net(X), y)
-                l = l.sum() if total else l.mean()
-                if mode == "penalty":  # its gradient is lambd * p after the step's division by the divisor
-                    l = l + (step.divisor * step.decay * lambd) * policy.penalty(params)
+                l = problem.objective(net, X, y)
+                if mode == "penalty":  # its gradient is lambd * p after the optimizer's rescaling
+                    l = l + (step.divisor * step.decay * lambd / rescale) * policy.penalty(params)
             l.backward()
             old = [p.data().copy() for p in decayed] if mode == "decoupled" else None
             for trainer in trainers:
                 trainer.step(step.divisor)
             if old is not None:
                 for p, p_old in zip(decayed, old):
-                    p.set_data(p.data() - (lr * lambd * step.decay) * p_old)
+                    rate = owner[id(p)].learning_rate * p.lr_mult  # the step's lr_t for p
+                    p.set_data(p.data() - (rate * lambd * step.decay) * p_old)
+            if not first:
+                first = problem.values(net)
             interrupt.check()
         clock.tick()
     clock.close()
-    w = weight.data().asnumpy().reshape(-1).astype(np.float64)
-    return w, float(net.bias.data().asnumpy().reshape(-1)[0])
+    return Run(initial, first, problem.values(net))
 
 
 def distance(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> float:
@@ -144,6 +178,7 @@ class AtlasEntry:
     wd_mult_honoured: Optional[bool]
     float64: str  # "yes", or the one-line error
     notes: str
+    groups: List[Dict[str, Any]] = field(default_factory=list)  # measured_groups: one entry per parameter group
 
     def __repr__(self) -> str:
         return (f"<AtlasEntry {self.name}: {self.classification}, max|dw| coupled {self.dw_coupled:.2g}, "
@@ -154,7 +189,8 @@ class AtlasEntry:
         return {
             "name": self.name,
             "mxnet": self.mxnet,
-            "hyperparameters": self.hyperparameters,
+            "hyperparameters": {k: v if isinstance(v, (bool, int, float, str, type(None))) else repr(v)
+                                for k, v in self.hyperparameters.items()},
             "classification": self.classification,
             "dw_coupled": num(self.dw_coupled),
             "dw_decoupled": num(self.dw_decoupled),
@@ -164,33 +200,43 @@ class AtlasEntry:
             "wd_mult_honoured": self.wd_mult_honoured,
             "float64": self.float64,
             "notes": self.notes,
+            "groups": self.groups,
         }
 
 
-def measure(spec: OptimizerSpec, config: Config, lambd: float) -> AtlasEntry:
-    """Run (i), (ii), (iii) and the undecayed run for one optimizer, and classify."""
-    hyper = {"learning_rate": config.lr, "wd": lambd, **dict(spec.hyperparameters)}
-    runs: Dict[str, Optional[np.ndarray]] = {}
+def measure(spec: OptimizerSpec, problem: Any, lambd: float,
+            hyperparameters: Optional[Mapping[str, Any]] = None) -> AtlasEntry:
+    """Run (i), (ii), (iii) and the undecayed run for one optimizer on `problem` (a Config
+    means the chapter's model), and classify; hyperparameters override the spec's."""
+    if isinstance(problem, Config):
+        problem = ChapterProblem(problem)
+    given = dict(hyperparameters or {})
+    lr = given.get("learning_rate", problem.lr)
+    hyper = {"learning_rate": lr, "wd": lambd, **dict(spec.hyperparameters), **given}
+    train = functools.partial(run_with, spec, problem, lambd, hyperparameters=given)
+    runs: Dict[str, Optional[Run]] = {}
     errors: Dict[str, str] = {}
     for mode in MODES:
         try:
-            runs[mode] = train_with(spec, config, lambd, mode)[0]
+            runs[mode] = train(mode)
         except limits.OverBudget:
             raise
         except Exception as err:  # noqa: BLE001  (MXNet raises many kinds; each is recorded)
             runs[mode], errors[mode] = None, one_line(err)
-    d_c = distance(runs["wd"], runs["penalty"])
-    d_d = distance(runs["wd"], runs["decoupled"])
-    effect = distance(runs["wd"], runs["none"])
+    final = {mode: _compared(problem, run.final if run else None) for mode, run in runs.items()}
+    d_c = distance(final["wd"], final["penalty"])
+    d_d = distance(final["wd"], final["decoupled"])
+    effect = distance(final["wd"], final["none"])
     notes: List[str] = []
     entry = dict(name=spec.name, mxnet=spec.mxnet, hyperparameters=hyper, dw_coupled=d_c, dw_decoupled=d_d,
-                 effect=effect, rule=spec.rule, order=spec.order)
+                 effect=effect, rule=spec.rule, order=spec.order, groups=measured_groups(problem, runs, lambd, lr))
     if errors.get("none") or errors.get("penalty"):
         cause = errors.get("none") or errors["penalty"]
         return AtlasEntry(classification="error", wd_mult_honoured=None, float64="not tried",
                           notes=f"MXNet fails on this model: {cause}", **entry)
     if errors.get("wd"):
-        return AtlasEntry(classification="unsupported", wd_mult_honoured=None, float64=_float64(spec, config, 0.0),
+        return AtlasEntry(classification="unsupported", wd_mult_honoured=None,
+                          float64=_float64(spec, problem, 0.0, given),
                           notes=f"wd = 0 trains; wd = {lambd:g} is refused: {errors['wd']}", **entry)
     if equal(d_c, effect):
         classification = "coupled"
@@ -200,42 +246,83 @@ def measure(spec: OptimizerSpec, config: Config, lambd: float) -> AtlasEntry:
         classification = "decoupled"
     else:
         classification = "other"
-        if not (math.isfinite(effect) and np.all(np.isfinite(runs["wd"]))):
+        if not (math.isfinite(effect) and np.all(np.isfinite(final["wd"]))):
             notes.append(f"with wd = {lambd:g} the weights are not finite after training")
         elif effect == 0:
             notes.append("wd has no effect on the weights")
-        scaled = _scaled_check(spec, config, lambd, runs)
+        scaled = _scaled_check(train, problem, lambd, lr, final)
         if scaled:
             notes.append(scaled)
     if spec.wd_note:
         notes.append(spec.wd_note)
-    honoured = _wd_mult_honoured(spec, config, lambd, runs["none"])
+    honoured = _wd_mult_honoured(train, problem, final["none"])
     if honoured is False:
         notes.append("wd_mult is ignored")
     return AtlasEntry(classification=classification, wd_mult_honoured=honoured,
-                      float64=_float64(spec, config, lambd), notes="; ".join(notes), **entry)
+                      float64=_float64(spec, problem, lambd, given), notes="; ".join(notes), **entry)
 
 
-def _scaled_check(spec: OptimizerSpec, config: Config, lambd: float, runs: Dict[str, Any]) -> str:
+def _compared(problem: Any, values: Optional[Dict[str, np.ndarray]]) -> Optional[np.ndarray]:
+    """The values the classification compares: the chapter's w (as the atlas always has), or
+    every trained parameter of the user's net, as one vector."""
+    if values is None:
+        return None
+    names = problem.compared if problem.compared is not None else list(values)
+    return np.concatenate([values[n] for n in names])
+
+
+def measured_groups(problem: Any, runs: Dict[str, Optional[Run]], lambd: float, lr: float) -> List[Dict[str, Any]]:
+    """Per parameter group (`atlas_problems.groups`): what the first step's decay did.
+
+    For mode m, d_m = p_1(m) - p_1(none) is the first update with the decay minus the update
+    without it (all runs start from the same p_0). Reported per group: max |d_m| for wd and
+    for the L2 penalty, and the shrink -<d_m, p_0> / <p_0, p_0> (the fraction of p_0 removed
+    along p_0; None when p_0 = 0), beside lr * lambd, the shrink of the decoupled reference
+    (lr is the unscheduled learning rate: the first step's, unless a scheduler changes it).
+    """
+    none = runs.get("none")
+    if none is None:
+        return []
+    out = []
+    for kind, decayed, names in groups(problem.policy_for_groups(), list(none.initial)):
+        p0 = np.concatenate([none.initial[n] for n in names])
+        entry: Dict[str, Any] = {"kind": kind, "names": names, "decayed": decayed, "values": int(p0.size)}
+        for mode, key in (("wd", "wd"), ("penalty", "l2")):
+            run = runs.get(mode)
+            if run is None:
+                entry[f"{key}_step"] = entry[f"{key}_shrink"] = None
+                continue
+            d = np.concatenate([run.first[n] - none.first[n] for n in names])
+            entry[f"{key}_step"] = float(np.max(np.abs(d))) if np.all(np.isfinite(d)) else None
+            norm2 = float(p0 @ p0)
+            entry[f"{key}_shrink"] = (float(-(d @ p0) / norm2) + 0.0  # + 0.0: no "-0"
+                                      if norm2 > 0 and np.all(np.isfinite(d)) else None)
+        entry["decoupled_shrink"] = lr * lambd if decayed else 0.0
+        out.append(entry)
+    return out
+
+
+def _scaled_check(train: Callable[..., Run], problem: Any, lambd: float, lr: float,
+                  final: Dict[str, Any]) -> str:
     """Does wd = lr * lambd reproduce the decoupled reference (a decay not scaled by lr)?"""
     try:
-        w_scaled = train_with(spec, config, lambd, "wd", wd=config.lr * lambd)[0]
+        w_scaled = _compared(problem, train("wd", wd=lr * lambd).final)
     except limits.OverBudget:
         raise
     except Exception:  # noqa: BLE001
         return ""
-    d = distance(w_scaled, runs["decoupled"])
-    effect = distance(w_scaled, runs["none"])
+    d = distance(w_scaled, final["decoupled"])
+    effect = distance(w_scaled, final["none"])
     if equal(d, effect):
-        return (f"wd = lr*lambd = {config.lr * lambd:g} reproduces the decoupled reference "
+        return (f"wd = lr*lambd = {lr * lambd:g} reproduces the decoupled reference "
                 f"(max|dw| = {d:.2g}, effect {effect:.2g}): the decay is decoupled but not multiplied by lr")
     return ""
 
 
-def _wd_mult_honoured(spec: OptimizerSpec, config: Config, lambd: float, w_none: np.ndarray) -> Optional[bool]:
+def _wd_mult_honoured(train: Callable[..., Run], problem: Any, w_none: np.ndarray) -> Optional[bool]:
     """wd = lambd with wd_mult = 0 on every parameter equals the run without decay (bitwise or 1e-7)?"""
     try:
-        w = train_with(spec, config, lambd, "wd", wd_mult_zero=True)[0]
+        w = _compared(problem, train("wd", wd_mult_zero=True).final)
     except limits.OverBudget:
         raise
     except Exception:  # noqa: BLE001
@@ -243,9 +330,13 @@ def _wd_mult_honoured(spec: OptimizerSpec, config: Config, lambd: float, w_none:
     return distance(w, w_none) <= 1e-7
 
 
-def _float64(spec: OptimizerSpec, config: Config, lambd: float) -> str:
+def _float64(spec: OptimizerSpec, problem: Any, lambd: float, given: Mapping[str, Any]) -> str:
+    """Does the chapter's model train in float64 (one epoch)? The user's net is measured in its own dtype."""
+    if not isinstance(problem, ChapterProblem):
+        return "n/a"  # the net is measured in its own dtype, which the atlas's title names
+    config = problem.config.replace(dtype="float64", num_epochs=1)
     try:
-        w = train_with(spec, config.replace(dtype="float64", num_epochs=1), lambd, "wd")[0]
+        w = _compared(problem, run_with(spec, config, lambd, "wd", hyperparameters=given).final)
     except limits.OverBudget:
         raise
     except Exception as err:  # noqa: BLE001
@@ -261,6 +352,7 @@ class Atlas:
     lambd: float
     entries: Tuple[AtlasEntry, ...]
     seconds: float
+    problem: str = ""  # "" for the chapter's model; else what the user's net was ("HybridSequential (...)")
 
     def entry(self, name: str) -> AtlasEntry:
         for e in self.entries:
@@ -270,9 +362,26 @@ class Atlas:
 
     def _title(self) -> str:
         c = self.config
+        equal_means = f"equal means max|dw| <= {EQUAL_FRACTION:g} x effect"
+        if self.problem:
+            return f"Optimizer atlas on {self.problem}: lambd = wd = {self.lambd:g}, seed {c.seed}; {equal_means}"
         return (f"Optimizer atlas: lambd = wd = {self.lambd:g}, lr = {c.lr:g}, batch_size {c.batch_size}, "
-                f"{c.num_epochs} epochs, seed {c.seed}, {c.dtype}; equal means max|dw| <= "
-                f"{EQUAL_FRACTION:g} x effect")
+                f"{c.num_epochs} epochs, seed {c.seed}, {c.dtype}; {equal_means}")
+
+    def groups_table(self) -> str:
+        """Per optimizer and parameter group: decayed or not, and the first step's decay as
+        measured (the update with wd minus the update without) beside the L2 penalty's, both
+        as the shrink -<d, p0>/<p0, p0>, and lr * lambd (the decoupled reference's shrink)."""
+        head = ("optimizer", "group", "tensors", "decayed", "wd shrink", "L2 shrink", "lr*lambd", "max|d| wd")
+        rows = []
+        for e in self.entries:
+            for g in e.groups:
+                rows.append((e.name, g["kind"], str(len(g["names"])), "yes" if g["decayed"] else "no",
+                             _g3(g["wd_shrink"]), _g3(g["l2_shrink"]), _g3(g["decoupled_shrink"]), _g3(g["wd_step"])))
+        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+        line = lambda cells: "  ".join(c.rjust(w) if i >= 2 else c.ljust(w)  # noqa: E731
+                                       for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "\n".join([line(head)] + [line(r) for r in rows])
 
     def _cells(self, e: AtlasEntry) -> Tuple[str, ...]:
         """One entry's cells under COLUMNS, as text (numbers by `_g`)."""
@@ -342,6 +451,10 @@ def _g(value: float) -> str:
     return f"{value:.2g}" if math.isfinite(value) else "inf"
 
 
+def _g3(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
 def _md(text: str) -> str:
     """Text for a Markdown table cell: `|` would end the cell, so it is escaped as `\\|`."""
     return text.replace("|", "\\|")
@@ -364,18 +477,89 @@ def atlas_specs(names: Optional[Sequence[str]] = None) -> Tuple[OptimizerSpec, .
     return OPTIMIZERS + extra
 
 
-def atlas(optimizers: Optional[Sequence[str]] = None, config: Optional[Config] = None,
-          seed: Optional[int] = None, lambd: Optional[float] = None, progress: bool = False) -> Atlas:
-    """Measure what `wd` does in each optimizer (all by default) on the chapter's model.
+def check_hyperparameters(specs: Sequence[OptimizerSpec], hyperparameters: Any, lr: float) -> Dict[str, Dict[str, Any]]:
+    """{optimizer name: hyperparameters}, each checked by creating its optimizer once: an
+    optimizer the atlas does not run, `wd` (the atlas sets it: lambd) or a keyword MXNet's
+    optimizer does not take is refused with a ValueError naming it."""
+    if hyperparameters is None:
+        return {}
+    if not isinstance(hyperparameters, Mapping):
+        raise ValueError(f"hyperparameters must map optimizer names to dicts, e.g. {{'sgd+momentum': "
+                         f"{{'momentum': 0.9}}}}, got {hyperparameters!r}")
+    by_name = {s.name: s for s in specs}
+    out = {}
+    for name, given in hyperparameters.items():
+        if name not in by_name:
+            raise ValueError(f"hyperparameters[{name!r}]: the atlas does not run {name!r}; it runs: {', '.join(by_name)}")
+        if not isinstance(given, Mapping):
+            raise ValueError(f"hyperparameters[{name!r}] must be a dict of keyword arguments, got {given!r}")
+        given = dict(given)
+        if "wd" in given:
+            raise ValueError(f"hyperparameters[{name!r}]['wd']: the atlas sets wd itself (to lambd); pass lambd=")
+        s = by_name[name]
+        rest = fresh_scheduler({k: v for k, v in given.items() if k != "learning_rate"})
+        try:
+            s.create(given.get("learning_rate", lr), 0.0, **rest)
+        except TypeError as err:
+            raise ValueError(f"hyperparameters[{name!r}]: {one_line(err)}; allowed: {', '.join(_keywords(s))}") from None
+        except (ValueError, AssertionError) as err:
+            raise ValueError(f"hyperparameters[{name!r}]: {one_line(err)}") from None
+        out[name] = given
+    return out
 
-    lambd defaults to the largest of config.lambdas (the source's 5). Returns an `Atlas`.
+
+def _keywords(s: OptimizerSpec) -> List[str]:
+    """The keyword arguments MXNet's optimizer class of `s` and its base Optimizer take."""
+    import inspect
+
+    cls = type(s.create(0.1, 0.0))
+    names: List[str] = []
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            names += [p for p in inspect.signature(klass.__init__).parameters
+                      if p not in ("self", "kwargs", "wd") and p not in names]
+    return names
+
+
+def atlas(optimizers: Optional[Sequence[str]] = None, config: Optional[Config] = None,
+          seed: Optional[int] = None, lambd: Optional[float] = None, progress: bool = False, *,
+          net: Any = None, data: Any = None, loss: Any = None, hyperparameters: Optional[Mapping[str, Any]] = None,
+          steps: Optional[int] = None, policy: Any = None) -> Atlas:
+    """Measure what `wd` does in each optimizer (all by default), on the chapter's model or on `net`.
+
+    lambd defaults to the largest of config.lambdas (the source's 5). hyperparameters:
+    {optimizer name: {keyword: value}} over the table's (momentum, beta1, lr_scheduler,
+    clip_gradient, rescale_grad, learning_rate, ...; learning_rate defaults to config.lr).
+
+    With `net` (any Gluon Block, hybridized or not; initialized with MXNet's default
+    initializer from the seed if it is not), the four runs train it on data = (X, y), one
+    full batch per step for `steps` steps (default 20), minimizing sum_i loss(net(x_i), y_i)
+    (loss: a per-example gluon Loss, default L2Loss) with `trainer.step(len(X))`; the
+    penalty run adds lambd * sum ||p||^2 / 2 over `policy`'s decayed parameters (default
+    `mxwd.decay_policy(net)`: the weights of 2 or more dimensions; biases and BatchNorm's
+    gamma and beta not). Every trained parameter is compared. The net's values are restored
+    afterwards. Returns an `Atlas`; each entry's `groups` say, per parameter group, what
+    the first step's decay did under wd and under the penalty (`measured_groups`).
     """
     config = resolve(config, seed)
+    if getattr(config, "pairing", "shared") != "shared":
+        raise ValueError(f"pairing={config.pairing!r}: the atlas compares runs that must start from the same "
+                         "weights; allowed: pairing='shared'")
     lambd = check_lambd(max(config.lambdas) if lambd is None else lambd)
     if lambd <= 0:
         raise ValueError(f"lambd must be > 0 for the atlas (the decay must act), got {lambd!r}")
     specs = atlas_specs(optimizers)
-    limits.check_size(config)
+    if net is None:
+        given = {k: v for k, v in (("data", data), ("loss", loss), ("steps", steps), ("policy", policy)) if v is not None}
+        if given:
+            raise ValueError(f"{next(iter(given))}= needs net=: without a net the atlas runs the chapter's model")
+        limits.check_size(config)
+        problem: Any = ChapterProblem(config)
+    else:
+        if data is None:
+            raise ValueError("net= needs data=(X, y): the batch the atlas trains the net on")
+        problem = NetProblem(net, data, loss, 20 if steps is None else steps, policy, config.seed, config.lr)
+    hyper = check_hyperparameters(specs, hyperparameters, problem.lr)
     start = time.perf_counter()
     entries = []
     bar = None
@@ -385,10 +569,14 @@ def atlas(optimizers: Optional[Sequence[str]] = None, config: Optional[Config] =
         bar = tqdm(total=len(specs), desc="atlas", unit="optimizer", leave=False)
     try:
         for s in specs:
-            entries.append(measure(s, config, lambd))
+            entries.append(measure(s, problem, lambd, hyper.get(s.name)))
             if bar:
                 bar.update()
     finally:
         if bar:
             bar.close()
-    return Atlas(config, lambd, tuple(entries), time.perf_counter() - start)
+        if isinstance(problem, NetProblem):
+            problem.restore()
+    described = "" if isinstance(problem, ChapterProblem) else (
+        f"{problem.description}, {problem.steps} full-batch steps of {problem.rows} rows, {problem.dtype}")
+    return Atlas(config, lambd, tuple(entries), time.perf_counter() - start, described)

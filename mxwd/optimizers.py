@@ -39,15 +39,18 @@ class OptimizerSpec:
     sweep: str = ""  # in the lr x lambd sweep (`mxwd sweep --optimizer`): what it is there; "" if not
     flags: Tuple[str, ...] = ()  # the hyperparameters the sweep's command-line flags may set
 
-    def create(self, lr: float, wd: float) -> Any:
-        """A fresh MXNet Optimizer object for this spec with learning rate lr and weight decay wd."""
+    def create(self, lr: float, wd: float, **overrides: Any) -> Any:
+        """A fresh MXNet Optimizer object for this spec with learning rate lr and weight decay wd;
+        `overrides` replace the spec's hyperparameters (or add MXNet's others: momentum,
+        lr_scheduler, clip_gradient, rescale_grad, multi_precision, ...)."""
         from mxwd._mx import mx
 
+        hp = {**self.hyperparameters, **overrides}
         if self.mxnet == CONTRIB_ADAMW:
-            return _contrib_adamw_class()(learning_rate=lr, wd=wd, **self.hyperparameters)
+            return _contrib_adamw_class()(learning_rate=lr, wd=wd, **hp)
         if self.mxnet in MXWD_OPTIMIZERS:
             import mxwd.optim  # noqa: F401  (registers adamw and sgdw)
-        return mx.optimizer.create(self.mxnet, learning_rate=lr, wd=wd, **self.hyperparameters)
+        return mx.optimizer.create(self.mxnet, learning_rate=lr, wd=wd, **hp)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,187 @@
+"""The atlas on the user's own network: classifications, parameter groups, hyperparameters, bad input.
+
+The nets are small Dense/BatchNorm/Dense stacks on one random batch. "Equal" is the atlas's
+rule (max |dw| <= 1e-4 x the decay's effect); the margins measured here are ~1e-6 x effect
+in float32 (a few float32 roundings per step, ~6e-8 relative each, over 20 steps, against
+an effect of lr * lambd * steps = 0.3 of the weights), so the rule has ~100x headroom.
+"""
+import numpy as np
+import pytest
+
+from mxwd import optimizer_atlas as A
+from mxwd._mx import autograd, gluon, mx, nd
+from mxwd.config import Config
+from mxwd.optimizers import spec
+
+nn = gluon.nn
+
+
+def mlp(hidden=64, classes=10, dtype="float32", hybridize=True, seed=1, inputs=20):
+    mx.random.seed(seed)
+    net = nn.HybridSequential()
+    net.add(nn.Dense(hidden, activation="relu"), nn.BatchNorm(), nn.Dense(classes))
+    net.initialize(mx.init.Xavier())
+    net(nd.zeros((2, inputs)))
+    if dtype != "float32":
+        net.cast(dtype)
+    if hybridize:
+        net.hybridize()
+    return net
+
+
+def batch(rows=32, inputs=20, classes=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(rows, inputs)).astype("float32"), rng.integers(0, classes, size=rows).astype("float32")
+
+
+CE = gluon.loss.SoftmaxCrossEntropyLoss()
+UNDECAYED = {"bias", "gamma", "beta"}
+
+
+@pytest.mark.slow
+def test_the_issue_net_classifies_as_measured():
+    """Hybridized Dense(64, relu), BatchNorm, Dense(10); sgd with momentum 0.9, adam, adamw, adagrad."""
+    net = mlp()
+    before = {n: p.data().asnumpy().copy() for n, p in net.collect_params().items()}
+    result = A.atlas(["sgd+momentum", "adam", "adamw", "adagrad"], net=net, data=batch(), loss=CE,
+                     hyperparameters={"sgd+momentum": {"momentum": 0.9}})
+    got = {e.name: e.classification for e in result.entries}
+    assert got == {"sgd+momentum": "coupled", "adam": "coupled", "adamw": "decoupled", "adagrad": "decoupled"}
+    assert result.entry("sgd+momentum").hyperparameters["momentum"] == 0.9
+    for row in result.to_list():
+        kinds = {(g["kind"], g["decayed"]) for g in row["groups"]}
+        assert kinds == {("weight", True), ("bias", False), ("gamma", False), ("beta", False)}
+        for g in row["groups"]:
+            if not g["decayed"]:  # no decay reaches them: the update with wd is the update without, bitwise
+                assert g["wd_step"] == 0.0 and g["l2_step"] == 0.0
+    # the first step of momentum SGD: v = -lr (g + wd w), so wd removes exactly lr * wd of w
+    weight = next(g for g in result.entry("sgd+momentum").groups if g["decayed"])
+    assert weight["wd_shrink"] == pytest.approx(0.003 * 5, rel=1e-4)  # float32 rounding of a 1e-2-size difference
+    assert weight["l2_shrink"] == pytest.approx(weight["wd_shrink"], rel=1e-4)
+    after = {n: p.data().asnumpy() for n, p in net.collect_params().items()}
+    assert all(np.array_equal(before[n], after[n]) for n in before), "the user's net is restored"
+
+
+def small():
+    return mlp(hidden=8, classes=3, inputs=5), batch(rows=7, inputs=5, classes=3)
+
+
+def test_groups_and_classification_on_a_small_unhybridized_net():
+    net, data = mlp(hidden=8, classes=3, inputs=5, hybridize=False), batch(rows=7, inputs=5, classes=3)
+    result = A.atlas(["sgd", "adamw"], net=net, data=data, loss=CE, steps=10)
+    assert [e.classification for e in result.entries] == ["coupled", "decoupled"]
+    for e in result.entries:
+        undecayed = [g for g in e.groups if not g["decayed"]]
+        assert {g["kind"] for g in undecayed} == UNDECAYED
+        assert sum(g["values"] for g in e.groups) == sum(
+            p.data().size for p in net.collect_params().values() if p.grad_req != "null")
+    assert "HybridSequential" in result.table() and "10 full-batch steps of 7 rows" in result.table()
+    assert "gamma" in result.groups_table()
+
+
+def test_hyperparameters_reach_the_optimizer_bitwise():
+    """run_with's built-in-wd run equals a hand-written Trainer loop with the same hyperparameters:
+    momentum, an lr_scheduler, clip_gradient and rescale_grad all reach MXNet's optimizer."""
+    net, data = small()
+    hp = {"momentum": 0.9, "lr_scheduler": mx.lr_scheduler.FactorScheduler(step=3, factor=0.5),
+          "clip_gradient": 0.05, "rescale_grad": 2.0, "learning_rate": 0.1}
+    problem = A.NetProblem(net, data, CE, steps=8)
+    run = A.run_with(spec("sgd+momentum"), problem, 0.5, "wd", hyperparameters=hp)
+    problem.restore()
+    mx.random.seed(0)
+    X, y = (nd.array(a) for a in data)
+    trained = [p for p in net.collect_params().values() if p.grad_req != "null"]
+    for p in trained:  # the default policy: weights decayed, the others not
+        p.wd_mult = 1.0 if len(p.shape) >= 2 else 0.0
+    trainer = gluon.Trainer(trained, "sgd", {**hp, "wd": 0.5,
+                                             "lr_scheduler": mx.lr_scheduler.FactorScheduler(step=3, factor=0.5)},
+                            kvstore=None)
+    for _ in range(8):
+        with autograd.record():
+            l = CE(net(X), y).sum()
+        l.backward()
+        trainer.step(len(X))
+    for n, p in net.collect_params().items():
+        if p.grad_req != "null":
+            assert np.array_equal(run.final[n], p.data().asnumpy().reshape(-1).astype(np.float64)), n
+    problem.restore()
+
+
+def test_penalty_and_decoupled_reference_follow_rescale_grad_and_the_schedule():
+    """With rescale_grad = 3 the penalty is weighted so its gradient stays lambd * p after the
+    rescaling (plain SGD stays coupled), and the decoupled reference uses the scheduled lr_t
+    (adamw under a FactorScheduler stays decoupled)."""
+    net, data = small()
+    result = A.atlas(["sgd", "adamw"], net=net, data=data, loss=CE, steps=8,
+                     hyperparameters={"sgd": {"rescale_grad": 3.0},
+                                      "adamw": {"lr_scheduler": mx.lr_scheduler.FactorScheduler(step=2, factor=0.5)}})
+    assert [e.classification for e in result.entries] == ["coupled", "decoupled"]
+    assert "FactorScheduler" in result.to_list()[1]["hyperparameters"]["lr_scheduler"]
+
+
+def test_float64_net():
+    net = mlp(hidden=8, classes=3, inputs=5, dtype="float64")
+    X, y = batch(rows=7, inputs=5, classes=3)
+    result = A.atlas(["sgd+momentum", "adamw"], net=net, data=(X.astype("float64"), y), loss=CE, steps=10)
+    e = result.entry("sgd+momentum")
+    assert e.classification == "coupled"
+    # MXNet passes lr, wd and rescale_grad = 1/7 to sgd_mom_update as float32 numbers, so the
+    # penalty's lambd * 7 * fl32(1/7) differs from wd = 5 by ~1e-8 relative: not float64's 1e-16
+    assert e.dw_coupled <= 1e-7 * e.effect
+    assert result.entry("adamw").dw_decoupled <= 1e-12 * result.entry("adamw").effect  # mxwd's adamw: float64 arithmetic
+    assert "float64" in result.table()
+
+
+def test_the_chapter_rows_carry_groups_too():
+    result = A.atlas(["sgd"], Config(num_epochs=1))
+    groups = result.to_list()[0]["groups"]
+    assert [(g["kind"], g["decayed"]) for g in groups] == [("weight", True), ("bias", False)]
+    assert groups[0]["wd_shrink"] == pytest.approx(0.003 * 5, rel=1e-4)
+    assert groups[1]["wd_step"] == 0.0
+
+
+class Mean(gluon.loss.Loss):
+    def __init__(self):
+        super().__init__(None, 0)
+
+    def hybrid_forward(self, F, pred, label):
+        return F.mean(F.square(pred))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(data=(np.zeros((4, 6)), np.zeros(4))), "net does not run on X of shape (4, 6)"),
+    (dict(loss=Mean()), "loss must give one value per example, shape (7,)"),
+    (dict(loss=gluon.loss.L2Loss()), "loss fails on net(X) of shape (7, 3) and y of shape (7,)"),
+    (dict(hyperparameters={"sgd": {"momentom": 0.9}}), "hyperparameters['sgd']"),
+    (dict(hyperparameters={"adam": {"beta1": 0.9}}), "the atlas does not run 'adam'"),
+    (dict(hyperparameters={"sgd": {"wd": 0.1}}), "the atlas sets wd itself"),
+    (dict(steps=0), "steps must be"),
+    (dict(data=(np.zeros((7, 5)), np.zeros(6))), "same number of rows"),
+    (dict(policy="weights"), "policy must be a mxwd.DecayPolicy"),
+])
+def test_bad_input_is_named(kwargs, message):
+    net, data = small()
+    args = dict(net=net, data=data, loss=CE, steps=2)
+    args.update(kwargs)
+    with pytest.raises(ValueError) as err:
+        A.atlas(["sgd"], **args)
+    assert message in str(err.value)
+    if "momentom" in str(kwargs):
+        assert "momentum" in str(err.value)  # the allowed keywords are listed
+
+
+def test_net_arguments_need_a_net_and_a_net_needs_data():
+    with pytest.raises(ValueError, match="data= needs net="):
+        A.atlas(["sgd"], data=(np.zeros((2, 2)), np.zeros(2)))
+    net, _ = small()
+    with pytest.raises(ValueError, match=r"net= needs data=\(X, y\)"):
+        A.atlas(["sgd"], net=net)
+    with pytest.raises(ValueError, match="must be a gluon Block"):
+        A.atlas(["sgd"], net=lambda x: x, data=(np.zeros((2, 2)), np.zeros(2)))
+
+
+def test_float16_dense_is_refused_by_mxnet_on_cpu():
+    """float16 works where MXNet's CPU operators allow it: its FullyConnected does not."""
+    net = mlp(hidden=8, classes=3, inputs=5, dtype="float16")
+    with pytest.raises(ValueError, match="net does not run on X .*float16 fully connected"):
+        A.atlas(["sgd"], net=net, data=batch(rows=7, inputs=5, classes=3), loss=CE, steps=2)
