@@ -516,8 +516,8 @@ def _keywords(s: OptimizerSpec) -> List[str]:
     names: List[str] = []
     for klass in cls.__mro__:
         if "__init__" in vars(klass):
-            names += [p for p in inspect.signature(klass.__init__).parameters
-                      if p not in ("self", "kwargs", "wd") and p not in names]
+            names += [n for n, p in inspect.signature(klass.__init__).parameters.items()
+                      if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and n not in ("self", "wd") and n not in names]
     return names
 
 

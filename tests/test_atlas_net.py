@@ -185,3 +185,24 @@ def test_float16_dense_is_refused_by_mxnet_on_cpu():
     net = mlp(hidden=8, classes=3, inputs=5, dtype="float16")
     with pytest.raises(ValueError, match="net does not run on X .*float16 fully connected"):
         A.atlas(["sgd"], net=net, data=batch(rows=7, inputs=5, classes=3), loss=CE, steps=2)
+
+
+def test_the_command_line_sets_hyperparameters(tmp_path, capsys):
+    import json
+
+    from mxwd.cli import main
+
+    out = tmp_path / "atlas"
+    assert main(["atlas", "--optimizers", "sgd+momentum", "--set", "sgd+momentum:momentum=0.9", "--num-epochs", "1",
+                 "--out", str(out), "--quiet"]) == 0
+    row = json.loads((out / "atlas.json").read_text())["optimizers"][0]
+    assert row["hyperparameters"]["momentum"] == 0.9 and row["classification"] == "coupled"
+    assert [g["decayed"] for g in row["groups"]] == [True, False]
+    capsys.readouterr()
+    for bad, says in ((["sgd:momentom=0.9"], "--set: hyperparameters['sgd']: TypeError"),
+                      (["sgd:momentum"], "--set 'sgd:momentum': write NAME:KEY=VALUE"),
+                      (["sgd:momentum=fast"], "is not a number or true/false")):
+        assert main(["atlas", "--optimizers", "sgd", "--set", *bad, "--out", str(tmp_path / "x"), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert says in err and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()
