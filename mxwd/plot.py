@@ -309,7 +309,8 @@ def atlas_distances(atlas: "Atlas", ax=None) -> Figure:
     ax.set_yticks(y)
     ax.set_yticklabels([f"{e.name} ({e.classification})" for e in entries], fontsize=MIN_FONT)
     ax.set_xlabel("max |dw| after training (0 drawn at the left edge; not finite at the right)")
-    ax.set_title(f"What wd does in each MXNet optimizer (lambd = {atlas.lambd:g}, lr = {atlas.config.lr:g})")
+    on = f" on {atlas.problem.split(' (')[0]}" if atlas.problem else ""
+    ax.set_title(f"What wd does in each MXNet optimizer{on} (lambd = {atlas.lambd:g}, lr = {atlas.config.lr:g})")
     if own:  # one column under the x label: constrained layout makes room for it, so none is cut off
         fig.legend(fontsize=MIN_FONT, loc="outside lower center", ncol=1)
     else:  # the caller's axes: its figure's layout is theirs
