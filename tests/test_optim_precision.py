@@ -198,3 +198,25 @@ def test_multi_precision_changes_nothing_for_float32_and_float64(name, params, d
     assert np.array_equal(with_mp, _run(name, dtype, grads, w0, False, **params)[0])
     own = state if isinstance(state, tuple) else (state,)  # adamw: (m, v); sgdw: the momentum
     assert all(isinstance(s, nd.NDArray) and s.dtype == np.dtype(dtype) for s in own)
+
+
+def test_the_readmes_float16_script_prints_what_it_says(capsys):
+    """The README's decouple_lr / float16 script, run as printed; its output compared as numbers
+    (the float16 errors are roundings of 2^-11-size steps: 10% covers another CPU's float32 order)."""
+    import re
+    import warnings
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (code, printed) = re.findall(r"This script shows each claim.*?```python\n(.*?)```\n\nprints\n\n```\n(.*?)```",
+                                 readme, re.S)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        exec(compile(code, "README.md", "exec"), {})  # noqa: S102  (our own README)
+    out = capsys.readouterr().out
+    assert len(printed.splitlines()) == len(out.splitlines())
+    for want, got in zip(printed.splitlines(), out.splitlines()):
+        nums_w = [float(x) for x in re.findall(r"\d+\.\d+(?:e-?\d+)?", want)]
+        nums_g = [float(x) for x in re.findall(r"\d+\.\d+(?:e-?\d+)?", got)]
+        assert re.sub(r"\d+\.\d+(?:e-?\d+)?", "N", want) == re.sub(r"\d+\.\d+(?:e-?\d+)?", "N", got)
+        assert nums_g == pytest.approx(nums_w, rel=0.1)
