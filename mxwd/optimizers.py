@@ -13,6 +13,7 @@ count, lr the learning rate and wd = wd * wd_mult of the parameter.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -278,7 +279,9 @@ OPTIMIZERS: Tuple[OptimizerSpec, ...] = (
     OptimizerSpec("sgd", "sgd", "w <- (1 - lr*wd) w - lr clip(s g)", COUPLED_CLIP_FIRST, reference=SGDRef,
                   sweep="the chapter's, as gluon.Trainer('sgd') runs it"),
     OptimizerSpec("sgd+momentum", "sgd", "v <- m v - lr (clip(s g) + wd w); w <- w + v", COUPLED_CLIP_FIRST,
-                  MOMENTUM, reference=SGDRef),
+                  MOMENTUM, reference=SGDRef,
+                  sweep="MXNet's sgd with momentum, wd coupled: the decay passes through the momentum",
+                  flags=("momentum",)),
     OptimizerSpec("nag", "nag", "v' = m v; w <- w - v' + (1+m)(v' - lr (clip(s g) + wd w)); v <- v' - lr (clip(s g) + wd w)",
                   COUPLED_CLIP_FIRST, MOMENTUM, reference=functools.partial(NAGRef, aliased=True),
                   wd_note="MXNet's in-place nag_mom_update reads the already-updated weight for the momentum's wd term, so wd is not the L2 gradient it is documented as (the penalty in the loss is unaffected)"),
@@ -337,16 +340,45 @@ OPTIMIZERS += (
                   reference=SGDWRef, sweep="mxwd.optim, decoupled", flags=("momentum",)),
 )
 
-BY_NAME: Dict[str, OptimizerSpec] = {spec.name: spec for spec in OPTIMIZERS}
-SWEEP_OPTIMIZERS: Tuple[str, ...] = tuple(spec.name for spec in OPTIMIZERS if spec.sweep)
+# The sweep's second convention for decoupled decay. The rows above decay by lr_t * wd * w per
+# step (torch's AdamW). Loshchilov & Hutter's convention (the lambd they call independent of the
+# lr) decays by (lr_t / lr) * wd * w,
+# the schedule multiplier times wd (mxwd.optim's decouple_lr=True): at a constant lr, wd * w,
+# so w <- (1 - wd) w. Each variant is its row with decouple_lr fixed, under its own name, so that
+# one sweep, one heatmap and one summary hold both conventions side by side. They are sweep
+# entries, not atlas rows: OPTIMIZERS (what the atlas measures) stays one row per optimizer.
+PAPER_SUFFIX = "-paper"
+PAPER_ORDER = ("s*g, then clip; wd*w is subtracted first, scaled by the schedule multiplier lr_t/lr, "
+               "not by lr (mxwd.optim with decouple_lr=True)")
+PAPER_RULES = {
+    "adamw": "w <- w - (lr_t/lr) wd w; m, v <- Adam moments of clip(s g); w <- w - lr m_hat/(sqrt(v_hat)+eps)",
+    "sgdw": "w <- w - (lr_t/lr) wd w; v <- m v - lr clip(s g); w <- w + v",
+}
+SWEEP_VARIANTS: Tuple[OptimizerSpec, ...] = tuple(
+    dataclasses.replace(
+        row, name=row.name + PAPER_SUFFIX, rule=PAPER_RULES[row.name], order=PAPER_ORDER, reference=None,
+        hyperparameters={**row.hyperparameters, "decouple_lr": True},
+        sweep="mxwd.optim with decouple_lr=True, the paper's convention: the decay per step is lambd w, "
+              "w <- (1 - lambd) w at a constant lr")
+    for row in OPTIMIZERS if row.name in PAPER_RULES)
+
+BY_NAME: Dict[str, OptimizerSpec] = {spec.name: spec for spec in OPTIMIZERS + SWEEP_VARIANTS}
+SWEEP_OPTIMIZERS: Tuple[str, ...] = tuple(spec.name for spec in OPTIMIZERS + SWEEP_VARIANTS if spec.sweep)
 
 
 def sweep_flags() -> Dict[str, Tuple[Any, Tuple[str, ...]]]:
-    """Each hyperparameter flag of the sweep: (its default, the optimizers that have it)."""
+    """Each hyperparameter flag of the sweep: (its default, the optimizers that have it).
+
+    A flag sets every optimizer that has it alike (`--momentum 0.9`: sgd+momentum, sgdw and
+    sgdw-paper), so the table gives all of them one default.
+    """
     flags: Dict[str, Tuple[Any, Tuple[str, ...]]] = {}
     for name in SWEEP_OPTIMIZERS:
         for key in BY_NAME[name].flags:
             default = BY_NAME[name].hyperparameters[key]
+            if key in flags and flags[key][0] != default:
+                raise ValueError(f"the table gives --{key} two defaults, {flags[key][0]!r} ({', '.join(flags[key][1])}) "
+                                 f"and {default!r} ({name}); allowed: one default per flag")
             flags[key] = (default, flags.get(key, (default, ()))[1] + (name,))
     return flags
 

@@ -318,12 +318,32 @@ def atlas_distances(atlas: "Atlas", ax=None) -> Figure:
     return fig
 
 
-def optimizer_heatmaps(results: Sequence["SweepResult"]) -> Figure:
-    """Median final test loss over lr x lambd, one panel per optimizer, one shared (log) color scale."""
-    from matplotlib.colors import LogNorm
+def _lambd_label(result: "SweepResult") -> str:
+    """What lambd is on an optimizer sweep's axis: torch's wd (decay lr lambd per step) or the paper's."""
+    if result.hyperparameters.get("decouple_lr"):
+        return "lambd (the paper's: decay lambd w per step)"
+    return "lambd (wd)"
 
-    fig = Figure(figsize=(4.6 * len(results) + 1.2, 4.4), layout="constrained")
-    axes = fig.subplots(1, len(results), squeeze=False)[0]
+
+def optimizer_heatmaps(results: Sequence["SweepResult"], columns: int = 4) -> Figure:
+    """Median final test loss over lr x lambd, one panel per optimizer (and decay convention),
+    up to `columns` panels a row, one shared (log) color scale.
+
+    In each row (one lr) a white dot marks the best lambd where the grid brackets it and a
+    cross where it is at the grid's end (`SweepResult.best_lambd_by_lr`); a star marks the
+    best model of the panel. Each panel's title gives the best lambd's Theil-Sen slope
+    against the lr (`SweepResult.lambd_drift`): 0 when it does not move with the lr.
+    """
+    from matplotlib.colors import LogNorm
+    from matplotlib.lines import Line2D
+
+    if not results:
+        raise ValueError("optimizer_heatmaps: no sweep to plot, got an empty sequence")
+    columns = max(1, min(columns, len(results)))
+    rows = -(-len(results) // columns)
+    width, most_labels = 4.6, 14  # inches per panel, and the lambd tick labels that fit across it
+    fig = Figure(figsize=(width * columns + 1.2, 4.4 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).reshape(-1)
     grids = [r.test_band_by_lr().median for r in results]
     finite = np.concatenate([g[np.isfinite(g)] for g in grids])
     # diverged models (mxwd.training.diverged) are NaN in the medians: white. A model can be bad
@@ -332,24 +352,45 @@ def optimizer_heatmaps(results: Sequence["SweepResult"]) -> Figure:
     norm = LogNorm(vmin=finite.min(), vmax=min(finite.max(), cap)) if len(finite) else None
     cmap = matplotlib.colormaps["viridis"].with_extremes(over="tab:red", bad="white")
     image = None
+    marks = {  # the same markers in every panel, explained once below them
+        "inside": dict(marker="o", s=30, color="white", edgecolors="k", label="best lambd at this lr"),
+        "edge": dict(marker="X", s=45, color="white", edgecolors="k",
+                     label="best lambd at this lr, at the grid's end (or beside a diverged column)"),
+        "best": dict(marker="*", s=200, color="white", edgecolors="k", label="best model of the panel"),
+    }
+    for ax in axes[len(results):]:
+        ax.set_visible(False)
     for ax, r, g in zip(axes, results, grids):
         image = ax.imshow(g, origin="lower", aspect="auto", cmap=cmap, norm=norm)
-        ax.set_xticks(range(len(r.lambdas)))
-        ax.set_xticklabels([f"{v:.2g}" for v in r.lambdas], rotation=90)
-        ax.set_yticks(range(len(r.lrs)))
-        ax.set_yticklabels([f"{v:.2g}" for v in r.lrs])
-        ax.set_xlabel("lambd (wd)")
+        every = -(-len(r.lambdas) // most_labels)  # label every k-th lambd when they would not fit
+        ax.set_xticks(range(0, len(r.lambdas), every))
+        ax.set_xticklabels([f"{v:.2g}" for v in r.lambdas[::every]], rotation=90, fontsize=MIN_FONT)
+        ax.set_yticks(range(g.shape[0]))
+        ax.set_yticklabels([f"{v:.2g}" for v in (r.lrs or (r.config.lr,))])
+        ax.set_xlabel(_lambd_label(r))
         ax.set_ylabel("lr")
+        column = {v: k for k, v in enumerate(r.lambdas)}
+        best_by_lr = [(column[b.lambd], i, b.bracketed) for i, b in enumerate(r.best_lambd_by_lr()) if np.isfinite(b.lambd)]
+        for bracketed, style in ((True, marks["inside"]), (False, marks["edge"])):
+            cells = [(x, y) for x, y, ok in best_by_lr if ok == bracketed]
+            if cells:
+                ax.scatter(*zip(*cells), **style)
         best = np.unravel_index(np.nanargmin(g), g.shape) if np.isfinite(g).any() else None
         if best is not None:
-            ax.scatter([best[1]], [best[0]], marker="*", s=200, color="white", edgecolors="k",
-                       label=f"best {g[best]:.3g}")
-            ax.legend(loc="upper left", fontsize=MIN_FONT)
-        ax.set_title(f"{r.optimizer}: {len(r.seeds)} seeds")
+            ax.scatter([best[1]], [best[0]], **marks["best"])
+        drift = r.lambd_drift()
+        moves = (f"best lambd: {drift.slope:+.2f} decades per decade of lr" if len(drift.lrs) >= 2
+                 else f"best lambd inside the grid at {len(drift.lrs)} lr(s): no slope")
+        lowest = f", best {g[best]:.3g}" if best is not None else ", every model diverged"
+        ax.set_title(f"{r.optimizer} ({len(r.seeds)} seeds{lowest})\n{moves}", fontsize=MIN_FONT + 1)
     if image is not None:
-        fig.colorbar(image, ax=list(axes), extend="max",
+        fig.colorbar(image, ax=list(axes[:len(results)]), extend="max",
                      label=f"median final test loss (red: above {cap:g}; white: diverged)")
-    fig.suptitle("median test loss over learning rate x weight decay")
+    handles = [Line2D([], [], linestyle="none", markersize=8, markerfacecolor="white", markeredgecolor="k",
+                      marker=style["marker"], label=style["label"]) for style in marks.values()]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=MIN_FONT)
+    fig.suptitle("median test loss over learning rate x weight decay (slope: decades of the best lambd per "
+                 "decade of lr; 0 = independent of lr)")
     return fig
 
 
@@ -370,9 +411,11 @@ def optimizer_paths(results: Sequence["SweepResult"]) -> Figure:
         lost = r.by_lr(r.grid.diverged)[:, row]  # (seeds, lambdas) at this lr
         note = f"; {int(lost.sum())} of {lost.size} diverged, left out" if lost.any() else ""
         ax.plot(lambdas, grid[row], color=f"C{k}", marker="o", markersize=3,
-                label=f"{r.optimizer}, lr = {r.lrs[row]:.2g} (median, 10-90%{note})")
+                label=f"{r.optimizer}, lr = {(r.lrs or (r.config.lr,))[row]:.2g} (median, 10-90%{note})")
         ax.fill_between(lambdas, low, high, color=f"C{k}", alpha=0.15)
-    _log_lambd_axis(ax, np.asarray(results[0].lambdas))
+    _log_lambd_axis(ax, np.concatenate([np.asarray(r.lambdas) for r in results]))
+    if any(r.hyperparameters.get("decouple_lr") for r in results):
+        ax.set_xlabel("lambd (wd; for the paper's convention, the decay per step)")
     ax.set_yscale("log")
     ax.set_ylabel("final test loss")
     ax.set_title("regularization paths, each optimizer at its best learning rate")

@@ -112,9 +112,16 @@ def steps_per_epoch(config: Config, n_rows: int | None = None) -> int:
     return math.ceil((config.n_train if n_rows is None else n_rows) / config.batch_size)
 
 
-def unstable(lr: float, lambd: float) -> bool:
+def unstable(lr: float, lambd: float, decouple_lr: bool = False, momentum: float = 0.0) -> bool:
     """lr * lambd >= 2: the decay factor |1 - lr * lambd| of a full SGD step is >= 1.
 
-    The one divergence rule that every engine, compare and the CLI read.
+    The one divergence rule that every engine, compare and the CLI read. In the directions
+    the data never touch, a full step only decays, by a = lr * lambd (SGD's wd, torch's
+    decoupled decay) or a = lambd (decouple_lr: the paper's lr-independent lambd at a
+    constant lr, w <- (1 - lambd) w). Plain or decoupled, w <- (1 - a) w never shrinks
+    once a >= 2. Coupled through momentum m (MXNet's sgd with momentum: v <- m v - a w,
+    w <- w + v), the map (w, v) has the characteristic polynomial z^2 - (1 + m - a) z + m,
+    whose roots stay inside the unit circle iff 0 < a < 2 (1 + m) (Jury's test): unstable
+    once a >= 2 (1 + m). Works elementwise on NumPy arrays.
     """
-    return lr * lambd >= 2
+    return (lambd if decouple_lr else lr * lambd) >= 2 * (1 + momentum)

@@ -13,6 +13,23 @@ from mxwd.config import Config
 from mxwd.grid import Grid
 
 
+class BestLambd(NamedTuple):
+    """At one lr: the lambd of the lowest median final test loss, and whether the grid brackets it."""
+
+    lr: float
+    lambd: float  # NaN where every model at this lr diverged
+    median_test_ls: float
+    bracketed: bool  # a trained lambd on either side: the minimum is inside the grid, not at its end
+
+
+class Drift(NamedTuple):
+    """How far the best lambd moves as the lr changes (see `SweepResult.lambd_drift`)."""
+
+    slope: float  # Theil-Sen slope of log10(best lambd) against log10(lr); NaN with < 2 lrs
+    spread: float  # max - min of log10(best lambd), in decades; NaN with no lr
+    lrs: Tuple[float, ...]  # the lrs it is measured over: those whose best lambd is bracketed
+
+
 class Band(NamedTuple):
     """Per lambd, across seeds: the median and the 10th and 90th percentiles (NaN where every seed diverged)."""
 
@@ -54,6 +71,46 @@ class SweepResult:
     def test_band_by_lr(self) -> Band:
         """The final test loss's median and 10-90% band across seeds, each of shape (lrs, lambdas)."""
         return Band(*(self.by_lr(v) for v in self.band("final_test_ls")))
+
+    def best_lambd_by_lr(self) -> List[BestLambd]:
+        """Per lr: the lambd with the lowest median (over seeds) final test loss, diverged models
+        left out, and whether it is bracketed: not the smallest or largest lambd of the grid, and
+        with a trained (not all-diverged) lambd on either side, so that the best lambd lies
+        inside the grid rather than perhaps beyond its end or beside a diverged column."""
+        grid = self.test_band_by_lr().median
+        order = np.argsort(self.lambdas, kind="stable")  # the grid's neighbours, in lambd order
+        out = []
+        for lr, row in zip(self.lrs or (self.config.lr,), grid):
+            if not np.isfinite(row).any():
+                out.append(BestLambd(lr, math.nan, math.nan, False))
+                continue
+            ranked = row[order]
+            k = int(np.nanargmin(ranked))
+            bracketed = 0 < k < len(ranked) - 1 and bool(np.isfinite(ranked[k - 1]) and np.isfinite(ranked[k + 1]))
+            out.append(BestLambd(lr, self.lambdas[int(order[k])], float(ranked[k]), bracketed))
+        return out
+
+    def lambd_drift(self) -> Drift:
+        """How far the best lambd moves with the lr: over the lrs whose best lambd is bracketed
+        (`best_lambd_by_lr`), with y = log10(best lambd) and x = log10(lr),
+
+            slope  = median over pairs of lrs i < j of (y_j - y_i) / (x_j - x_i)   (Theil-Sen)
+            spread = max y - min y                                                 (decades)
+
+        slope is in decades of lambd per decade of lr: 0 when the best lambd does not depend on
+        the lr (what Loshchilov & Hutter claim for their convention), -1 when lr * lambd is what
+        stays fixed (the decay per step of torch's convention). The median of the pairwise slopes
+        is robust: one lr whose best lambd jumps (a flat minimum on a discrete grid) moves it
+        little, and unlike the spread it does not grow with the width of the lr grid. Lrs whose
+        best lambd is at the grid's end are left out: the true best may lie beyond it.
+        """
+        used = [b for b in self.best_lambd_by_lr() if b.bracketed and b.lambd > 0]
+        x = np.log10([b.lr for b in used])
+        y = np.log10([b.lambd for b in used])
+        slopes = [(y[j] - y[i]) / (x[j] - x[i]) for i in range(len(used)) for j in range(i + 1, len(used)) if x[j] != x[i]]
+        slope = float(np.median(slopes)) if slopes else math.nan
+        spread = float(y.max() - y.min()) if len(used) else math.nan
+        return Drift(slope, spread, tuple(b.lr for b in used))
 
     def _masked(self, values: np.ndarray, grid: Optional[Grid] = None) -> np.ndarray:
         grid = grid or self.grid
@@ -196,7 +253,7 @@ class SweepResult:
                 f"{self.seeds[-1]}), n_valid {self.n_valid}{chosen}>")
 
     def to_dict(self) -> Dict[str, Any]:
-        return {
+        out = {
             "optimizer": self.optimizer,
             "hyperparameters": self.hyperparameters,
             "lrs": list(self.lrs or (self.config.lr,)),
@@ -204,8 +261,14 @@ class SweepResult:
             "seeds": list(self.seeds),
             "n_valid": self.n_valid,
             "selection": self.selection(),
-            "rows": self.rows(),
         }
+        if self.lrs:  # an lr x lambd sweep: where the best lambd lies at each lr, and how far it moves
+            drift = self.lambd_drift()
+            out["best_lambd_by_lr"] = [{**b._asdict(), "lambd": _num(b.lambd), "median_test_ls": _num(b.median_test_ls)}
+                                       for b in self.best_lambd_by_lr()]
+            out["lambd_drift"] = {"slope": _num(drift.slope), "spread": _num(drift.spread), "lrs": list(drift.lrs)}
+        out["rows"] = self.rows()
+        return out
 
     def __str__(self) -> str:
         return self.table()

@@ -14,10 +14,14 @@ import numpy as np
 from mxwd import limits
 from mxwd.config import DEFAULT_N_VALID, Config, check_float, check_int, check_lambd, resolve
 from mxwd.grid import Grid, seed_arrays  # noqa: F401  (re-exported)
+from mxwd.optimizers import BY_NAME, SWEEP_OPTIMIZERS
 from mxwd.sweep_engines import train_grid
 from mxwd.sweep_results import Band, SweepResult  # noqa: F401  (re-exported)
 
 DEFAULT_GRID = tuple(float(v) for v in np.logspace(-3, 2.5, 50))  # 50 lambdas from 1e-3 to 10^2.5 (lr * lambd < 1)
+# the paper's convention (adamw-paper, sgdw-paper): lambd is the decay per step, unstable from 2 on
+PAPER_OPTIMIZERS = tuple(n for n in SWEEP_OPTIMIZERS if BY_NAME[n].hyperparameters.get("decouple_lr"))
+DEFAULT_PAPER_GRID = tuple(float(v) for v in np.logspace(-4, 0.25, 18))  # 1e-4 to 10^0.25 = 1.78, 4 a decade
 
 
 def as_seeds(seeds: Any, start: int) -> Sequence[int]:
@@ -62,13 +66,19 @@ def sweep(
     exact: train each model with fit_and_plot's own loop (bitwise, about 100 ms a model);
     always so with config.penalty="l1", whose step leaves the fast engine's span of the rows
     instead of the fast engine (see the module docstring).
-    optimizer ("sgd", "adam", "adamw", "sgdw") and lrs (default: config.lr alone): train
-    one model per (lr, lambd) pair with that optimizer's update, as gluon.Trainer does
-    (see mxwd.optimizer_sweeps); hyperparameters overrides the optimizer's (beta1, beta2,
-    epsilon; momentum). The result's grid then has one column per (lr, lambd) pair.
+    optimizer (one of mxwd.optimizers.SWEEP_OPTIMIZERS: "sgd", "sgd+momentum", "adam",
+    "adamw", "sgdw", and "adamw-paper", "sgdw-paper", whose lambd is the paper's, the decay per
+    step, w <- (1 - lambd) w) and lrs (default: config.lr alone): train one model per
+    (lr, lambd) pair with that optimizer's update, as gluon.Trainer does (see
+    mxwd.optimizer_sweeps); hyperparameters overrides the optimizer's (beta1, beta2, epsilon;
+    momentum). The result's grid then has one column per (lr, lambd) pair. The paper's
+    optimizers' default lambdas are 18 log-spaced from 1e-4 to 10^0.25 = 1.78 (lambd >= 2 cannot
+    shrink w).
     """
     config = resolve(config, None)
-    lambdas = tuple(check_lambd(v, "lambdas") for v in (DEFAULT_GRID if lambdas is None else lambdas))
+    if lambdas is None:
+        lambdas = DEFAULT_PAPER_GRID if optimizer in PAPER_OPTIMIZERS else DEFAULT_GRID
+    lambdas = tuple(check_lambd(v, "lambdas") for v in lambdas)
     if not lambdas:
         raise ValueError("lambdas must hold at least one value, got an empty sequence")
     seeds = as_seeds(seeds, config.seed)
