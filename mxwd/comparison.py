@@ -2,9 +2,9 @@
 
 `compare` trains the scratch path (loss + lambd * l2_penalty, manual sgd) and the
 Gluon path (Trainer with wd = lambd) from the same seed: the same data, the same
-initial w and b (both drawn right after the data: `init_params` and
-`init.Normal` make the same draws), and the same batch order. For plain SGD the two
-updates are the same map (see `mxwd.concise`),
+initial w and b (with config.pairing="shared", both drawn right after the data:
+`init_params` and `init.Normal` make the same draws), and the same batch order. For
+plain SGD the two updates are the same map (see `mxwd.concise`),
 
     w <- (1 - lr * lambd) * w - (lr / |B|) * sum_{i in B} x_i (x_i . w + b - y_i),
 
@@ -13,6 +13,9 @@ two paths really differ, `compare` names the cause and proves it with a counterf
 the same pair rerun with that cause removed (each removal adds to the ones before).
 
 Causes it knows, in the order it tries them:
+- "initial w (notebook order)": with pairing="notebook" the two runs are the book's cells,
+  and the Gluon run draws its initial w len(lambdas) blocks after the scratch run's, so the
+  two start apart; removed by pairing="shared" (both start from the first block).
 - "bias decayed": MXNet's default (one Trainer, wd_mult = 1 everywhere) decays the bias
   that the hand-written penalty leaves alone (setup="mxnet_default"); removed by
   excluding the bias from wd.
@@ -218,7 +221,8 @@ class Comparison:
         c = self.config
         title = "Gluon with MXNet's default (one Trainer, bias decayed)" if self.setup == "mxnet_default" else "Gluon"
         lines = [f"lambd = wd = {self.lambd:g}: scratch vs {title}  (seed {c.seed}, {c.dtype}, "
-                 f"batch_size {c.batch_size}, n_train {c.n_train}, loss {c.loss_reduction}, decay_bias {c.decay_bias})"]
+                 f"batch_size {c.batch_size}, n_train {c.n_train}, loss {c.loss_reduction}, decay_bias {c.decay_bias}"
+                 + (f", pairing {c.pairing})" if c.pairing != "shared" else ")")]
         if self.gap is None:
             return "\n".join(lines + [self.verdict()])
         if epochs:
@@ -250,7 +254,8 @@ class Comparison:
                 "w_scratch": np.asarray(self.scratch.w), "w_gluon": np.asarray(self.gluon.w)}
 
     def to_dict(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {"lambd": self.lambd, "setup": self.setup, "status": self.status,
+        out: Dict[str, Any] = {"lambd": self.lambd, "setup": self.setup, "pairing": self.config.pairing,
+                               "status": self.status,
                                "message": self.message, "verdict": self.verdict(),
                                "explained": self.explained, "causes": [c.to_dict() for c in self.causes]}
         if self.gap is not None:
@@ -287,6 +292,18 @@ def _candidates(variant: _Variant, lambd: float):
     """(name, explanation, removal, applies, remove) for each cause, in the order tried."""
     s, g = variant.scratch, variant.gluon
     B, n_last = s.batch_size, s.partial_batch
+    if s.pairing == "notebook":
+        from mxwd.data import init_block, run_index
+
+        k_s = init_block(s, "scratch", run_index(s, lambd))
+        k_g = init_block(g, "gluon", run_index(g, lambd))
+    yield ("initial w (notebook order)",
+           f"pairing='notebook' runs the book's cells in one stream: the scratch run starts from initial-parameter "
+           f"block {k_s} (block k: the (k+1)-th w drawn after the data), the Gluon run from block {k_g}" if s.pairing == "notebook"
+           else "",
+           "pairing both paths on one initial w (pairing='shared')",
+           s.pairing == "notebook",
+           lambda v: _Variant(v.scratch.replace(pairing="shared"), v.gluon.replace(pairing="shared"), v.exact))
     yield ("bias decayed",
            "MXNet's default gives the bias wd_mult = 1, so Gluon decays b while the penalty is on w only",
            "excluding the bias from wd",
@@ -332,12 +349,26 @@ def _explain(variant: _Variant, lambd: float) -> Tuple[Cause, ...]:
     return tuple(causes)
 
 
+def pairing_note(config: Config) -> str:
+    """What initial w the compared runs start from, in one line (config.pairing)."""
+    if config.pairing == "shared":
+        return ("pairing shared: both paths start from the same initial w and see the same batches, so any "
+                "difference is the update's")
+    return ("pairing notebook: each path's run is its cell of the book's notebook, drawing its own initial w from "
+            "the stream (the Gluon run's comes after every scratch run's), so the paths start apart; each "
+            "comparison names that cause and reruns the pair on one initial w (pairing shared) to prove it")
+
+
 def compare(lambd: float, config: Optional[Config] = None, seed: Optional[int] = None,
             setup: str = "chapter") -> Comparison:
     """Train both paths with penalty lambd = wd from the same seed, compare, and explain.
 
     setup="chapter" uses config's bias policy on both paths; setup="mxnet_default" gives
     Gluon MXNet's default (one Trainer, the bias decayed too) against the penalty on w only.
+    With config.pairing="shared" (the default) both runs start from one initial w: a paired
+    comparison. With "notebook" they are the book's two cells, which start from different w
+    (lambd must be one of config.lambdas); the difference is then named "initial w (notebook
+    order)" and proven by the paired rerun.
     Never raises for an unstable or diverging lambd: the Comparison's status says so.
     """
     config = resolve(config, seed)

@@ -19,7 +19,7 @@ from typing import List, Optional, Tuple
 
 from mxwd._mx import autograd, gluon, init, nd, nn
 from mxwd.config import Config, check_lambd, resolve
-from mxwd.data import make_data
+from mxwd.data import make_run_data
 from mxwd.decay import gluon_trainers
 from mxwd.results import FitResult
 from mxwd.steps import step_plan
@@ -39,7 +39,9 @@ def make_net(config: Config) -> "nn.Dense":
     """nn.Dense(1) with w ~ N(0, init_scale^2) and b = 0, initialized at once.
 
     Drawn right after `make_data`, it gets the same initial w as the scratch path's
-    `init_params` (the same 200 normal draws from MXNet's generator). Refuses penalty="l1"
+    `init_params` (the same 200 normal draws from MXNet's generator; under
+    pairing="notebook" `fit_and_plot_gluon` first skips the blocks of the runs before it).
+    Refuses penalty="l1"
     (`check_l2`), so that no Gluon engine (atlas, distributed) runs L2 in its place.
     """
     check_l2(config)
@@ -86,8 +88,9 @@ def fit_and_plot_gluon(wd: float, config: Optional[Config] = None, seed: Optiona
     """Train nn.Dense(1) with gluon.Trainer('sgd', {'learning_rate': lr, 'wd': wd}).
 
     The Gluon counterpart of `fit_and_plot` (the source's companion section): the same
-    data, initial w and batch order for the same seed, the same per-epoch losses, and
-    the same `FitResult` (with `lambd` = wd). The bias is decayed only if
+    data and batch order for the same seed, the same initial w under config.pairing="shared"
+    (under "notebook", the w of its Gluon cell, drawn after every scratch run's), the same
+    per-epoch losses, and the same `FitResult` (with `lambd` = wd). The bias is decayed only if
     `config.decay_bias`. Raises ValueError for bad input, `DivergenceError` for
     lr * wd >= 2 (before training) or when training diverges (`mxwd.training.diverged`). `exact_step`: see
     `mxwd.decay.gluon_trainers`.
@@ -95,7 +98,7 @@ def fit_and_plot_gluon(wd: float, config: Optional[Config] = None, seed: Optiona
     config = resolve(config, seed)
     check_l2(config)
     wd = check_lambd(wd, "wd")
-    data = make_data(config)
+    data = make_run_data(config, "gluon", wd)
     net = make_net(config)
     model = GluonModel(net, gluon_trainers(net, wd, config, exact_step), config)
     return train(model, data, config, wd, path="gluon")

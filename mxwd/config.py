@@ -21,6 +21,7 @@ BIAS_EXCLUSIONS = ("two_trainers", "wd_mult")
 DTYPES = ("float32", "float64")
 PENALTIES = ("l2", "l1")
 L1_STEPS = ("subgradient", "proximal")
+PAIRINGS = ("shared", "notebook")
 DEFAULT_N_VALID = 5  # training rows a sweep holds out to choose lambd (API and CLI alike)
 
 
@@ -40,6 +41,7 @@ class Config:
     lr: float = 0.003  # learning rate eta
     lambdas: Tuple[float, ...] = (0.0, 5.0)  # penalty strengths run by `reproduce` and `compare`
     seed: int = 0  # the one seed behind every random draw (data, initial w, batch order)
+    pairing: str = "shared"  # initial w of each run: "shared" (every run of a seed starts from one w) or "notebook" (the book's one-kernel order: after the data, each run of the book's cells, scratch lambdas then Gluon lambdas, draws its own w from the continued stream)
     decay_bias: bool = False  # also penalize / decay the bias b (the source penalizes w only)
     bias_exclusion: str = "two_trainers"  # Gluon: how b is kept out of wd ("two_trainers" or "wd_mult")
     loss_reduction: str = "sum"  # "sum": loss summed over the batch, step(B); "mean": batch mean, step(1) (d2l 1.0)
@@ -72,6 +74,13 @@ class Config:
         store("clip_gradient", check_float(self.clip_gradient, "clip_gradient", minimum=0.0))
         check_choice(self.penalty, "penalty", PENALTIES)
         check_choice(self.l1_step, "l1_step", L1_STEPS)
+        check_choice(self.pairing, "pairing", PAIRINGS)
+        if self.pairing == "notebook" and len(set(self.lambdas)) < len(self.lambdas):
+            repeated = next(v for i, v in enumerate(self.lambdas) if v in self.lambdas[:i])
+            raise ValueError(
+                f"lambdas={list(self.lambdas)} repeats {repeated:g}: under pairing='notebook' each lambd is one "
+                "cell of the book's notebook, and a run's initial w is found by its lambd; allowed: distinct lambdas"
+            )
         if self.batch_size > self.n_train:
             raise ValueError(
                 f"batch_size={self.batch_size} is larger than n_train={self.n_train}; "

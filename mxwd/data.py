@@ -10,17 +10,30 @@ n_train + n_test examples, then the noise. The first n_train rows are the traini
 One seed fixes everything random in a run: `mx.random.seed(seed)` before the features,
 the noise and then the initial weights (drawn by the model, in that order), and
 `numpy.random.default_rng(seed)` for the batch order, one permutation per epoch.
+
+Which initial weights a run draws is `config.pairing`, decided in one place, `init_block`:
+- "shared": every run of a seed draws the first block of num_inputs normals after the
+  data, so all runs (every lambd, both paths) start from the same w: paired runs.
+- "notebook": the book's own order. Its notebook ran every cell in one kernel, and a
+  fresh MXNet process draws what `mx.random.seed(0)` draws: the data once, then each
+  `fit_and_plot(lambd)` (the scratch cells, config.lambdas in order) and then each
+  `fit_and_plot_gluon(lambd)` (the Gluon net's initializer draws the same 200 normals)
+  drew its own initial w from the continued stream. Run k starts from block k.
+The batch order stays numpy's `default_rng(seed)` under either pairing (the book's
+was unseeded, and cannot be recovered).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Tuple
+from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
 from mxwd import limits
 from mxwd._mx import mx, nd
-from mxwd.config import Config, check_int, resolve
+from mxwd.config import Config, check_choice, check_int, resolve
+
+PATHS = ("scratch", "gluon")  # the book's cells: every scratch run, then every Gluon run
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,51 @@ def make_data(config: Config, seed: int | None = None) -> Dataset:
         test_features=features[config.n_train :],
         test_labels=labels[config.n_train :],
     )
+
+
+def init_block(config: Config, path: str, index: int, n_runs: Optional[int] = None) -> int:
+    """How many blocks of initial parameters MXNet's stream draws, after the data, before the
+    `index`-th run of `path` draws its own (block 0 is the first block after the data).
+
+    pairing="shared": 0 for every run. pairing="notebook": the run's place among the book's
+    cells, the n_runs scratch runs (default: one per config.lambdas) then the n_runs Gluon
+    runs: `index` for the scratch path, n_runs + index for Gluon. Every engine reads this.
+    """
+    check_choice(path, "path", PATHS)
+    n_runs = len(config.lambdas) if n_runs is None else n_runs
+    index = check_int(index, "index", minimum=0, maximum=n_runs - 1)
+    if config.pairing == "shared":
+        return 0
+    return index if path == "scratch" else n_runs + index
+
+
+def run_index(config: Config, lambd: float) -> int:
+    """The place of `lambd` among config.lambdas (its cell), which pairing="notebook" needs to
+    find a run's initial w; 0 under "shared", where every run draws the same block."""
+    if config.pairing == "shared":
+        return 0
+    if lambd not in config.lambdas:
+        raise ValueError(
+            f"lambd={lambd:g} is not one of config.lambdas={list(config.lambdas)}: under pairing='notebook' the "
+            "k-th run of the book's cells draws the k-th initial w after the data, so a run needs its cell; "
+            "allowed: a lambd of config.lambdas, or pairing='shared'"
+        )
+    return config.lambdas.index(lambd)
+
+
+def skip_init_blocks(config: Config, blocks: int) -> None:
+    """Advance MXNet's generator past `blocks` initial-parameter blocks: the draws that
+    `init_params` (and the Gluon net's initializer) would make, discarded."""
+    for _ in range(blocks):
+        nd.random.normal(scale=config.init_scale, shape=(config.num_inputs, 1))
+
+
+def make_run_data(config: Config, path: str, lambd: float) -> Dataset:
+    """`make_data`, then the generator advanced to where the run (path, lambd) draws its
+    initial parameters under config.pairing (`init_block`)."""
+    data = make_data(config)
+    skip_init_blocks(config, init_block(config, path, run_index(config, lambd)))
+    return data
 
 
 def epoch_orders(config: Config, seed: int | None = None, n: int | None = None) -> Iterator[np.ndarray]:

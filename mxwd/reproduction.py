@@ -1,10 +1,16 @@
 """The chapter's experiment, as `mxwd reproduce` runs it: every lambd on both paths.
 
 For one seed, `fit_and_plot(lambd)` and `fit_and_plot_gluon(lambd)` run for each lambd
-of the config. All runs of one seed start from the same initial w and see the same
-batch order, which is what makes the source's two printed w[:10] comparable: with a
-shared start, w(lambd)[:10] / w(0)[:10] is close to the decay factor
-(1 - lr * lambd) ** steps that weight decay alone applies over the run.
+of the config, in the order of the book's cells (every scratch run, then every Gluon run).
+Every run sees the same batch order. Which initial w each draws is config.pairing
+(`mxwd.data.init_block`):
+- "shared" (the default): all runs of one seed start from the same initial w, which is
+  what makes the source's two printed w[:10] comparable: with a shared start,
+  w(lambd)[:10] / w(0)[:10] is close to the decay factor (1 - lr * lambd) ** steps that
+  weight decay alone applies over the run;
+- "notebook": run k draws the k-th initial w after the data, as the book's notebook did
+  in one kernel; at seed 0 (what an unseeded MXNet process draws) this is the book's own
+  stream, and the ratios are not computed (the runs start from different w).
 """
 from __future__ import annotations
 
@@ -78,6 +84,16 @@ def decay_label(config: Config) -> str:
     return "prod over steps of (1 - lr*lambd*decay)"
 
 
+def pairing_line(config: Config) -> str:
+    """Which initial w each run started from, in one line (config.pairing)."""
+    if config.pairing == "shared":
+        return "pairing shared: every run starts from the same initial w (the first block drawn after the data)"
+    L = len(config.lambdas)
+    return (f"pairing notebook: run k of the book's cells (scratch lambdas, then Gluon lambdas) starts from the "
+            f"k-th initial w drawn after the data: scratch blocks 0..{L - 1}, Gluon blocks {L}..{2 * L - 1}"
+            + (" (seed 0: the stream of an unseeded MXNet process, the book's)" if config.seed == 0 else ""))
+
+
 @dataclass(frozen=True)
 class NotTrained:
     """A lambd that gave no result: "unstable" (lr * lambd >= 2, refused before training)
@@ -116,9 +132,10 @@ class Reproduction:
         return f"<Reproduction seed {self.config.seed}, {len(self.runs)} runs ({runs})>"[:300]
 
     def ratios(self, path: str = "scratch") -> List[Ratio]:
-        """For each lambd > 0, the ratio of its w[:10] to the lambd = 0 run's (if there is one)."""
+        """For each lambd > 0, the ratio of its w[:10] to the lambd = 0 run's (if there is one
+        and the runs share their initial w: none under pairing="notebook")."""
         results = {r.lambd: r for r in getattr(self, path)}
-        if 0.0 not in results:
+        if 0.0 not in results or self.config.pairing != "shared":
             return []
         base = results[0.0].w_head
         return [
@@ -139,17 +156,21 @@ class Reproduction:
             f"num_inputs={c.num_inputs} batch_size={c.batch_size} num_epochs={c.num_epochs} "
             f"lr={c.lr:g} ({c.steps} steps)",
             describe(c),
-            f"{'path':<8} {'lambd':>6} {'train loss':>11} {'test loss':>10} {'||w||':>9} {'b':>11}",
+            pairing_line(c),
+            f"{'path':<8} {'lambd':>6} {'train loss':>11} {'test loss':>10} {'||w||':>11} {'b':>11}",
         ]
         for r in self.runs:
             lines.append(
                 f"{r.path:<8} {r.lambd:>6g} {r.train_ls[-1]:>11.4g} {r.test_ls[-1]:>10.4g} "
-                f"{r.w_norm:>9.4g} {r.b:>11.6g}"
+                f"{r.w_norm:>11.7g} {r.b:>11.6g}"
             )
         for n in self.not_trained:
             lines.append(f"{n.path:<8} {n.lambd:>6g} {n.status.upper()}: {n.message}")
         for r in self.runs:
             lines.append(f"{r.path} lambd={r.lambd:g} w[:10]: " + " ".join(f"{v:.6g}" for v in r.w_head))
+        if self.config.pairing != "shared":
+            lines.append("w(lambd)[:10] / w(0)[:10]: not computed: under pairing notebook the runs start from "
+                         "different initial w, so the ratio does not measure the decay")
         for ratio in self.ratios():
             reading = ratio_reading(ratio.median, ratio.predicted, ratio.ratios)  # small numbers as .3g, not 0.0000
             lines.append(
@@ -171,6 +192,7 @@ class Reproduction:
 
     def to_dict(self) -> Dict[str, Any]:
         return {
+            "pairing": self.config.pairing,
             "runs": [r.to_dict() for r in self.runs],
             "not_trained": [n.to_dict() for n in self.not_trained],
             "ratios": [

@@ -68,6 +68,17 @@ class FitResult:
                 f"{self.final_train_ls:.4g}, test loss {self.final_test_ls:.4g}, ||w|| {self.w_norm:.4g}, {self.config!r}>")
 
     @property
+    def init_block(self) -> Optional[int]:
+        """Which initial-parameter block the run started from (block k: the k-th drawn after the
+        data; `mxwd.data.init_block`, config.pairing's rule); None for a path that is not one of
+        the book's cells."""
+        from mxwd.data import PATHS, init_block, run_index
+
+        if self.path not in PATHS:
+            return None
+        return init_block(self.config, self.path, run_index(self.config, self.lambd))
+
+    @property
     def w_head(self) -> Tuple[float, ...]:
         """w[:10], as the source prints it."""
         return self.w[:10]
@@ -82,6 +93,7 @@ class FitResult:
             "path": self.path,
             "lambd": self.lambd,
             "seed": self.seed,
+            "init_block": self.init_block,
             "train_ls": list(self.train_ls),
             "test_ls": list(self.test_ls),
             "w": list(self.w),
@@ -195,7 +207,7 @@ RERUNNABLE = ("reproduce", "compare", "distributed")  # commands whose results.j
 # Config fields added after results files were first written, with the one value the older
 # files' runs had (there was no other): a file that predates them is rerun with exactly that,
 # and the command line says so. Any other missing field is refused.
-ADDED_LATER = {"penalty": "l2", "l1_step": "subgradient"}
+ADDED_LATER = {"penalty": "l2", "l1_step": "subgradient", "pairing": "shared"}
 
 
 def config_to_rerun(path) -> Config:

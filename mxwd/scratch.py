@@ -33,7 +33,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from mxwd._mx import autograd, nd
 from mxwd.config import Config, check_lambd, resolve
-from mxwd.data import make_data
+from mxwd.data import make_run_data
 from mxwd.decay import l2_penalty
 
 
@@ -56,7 +56,8 @@ __all__ = ["init_params", "linreg", "squared_loss", "l2_penalty", "sgd", "fit_an
 def init_params(config: Optional[Config] = None) -> List["nd.NDArray"]:
     """[w, b] with w ~ N(0, init_scale^2) of shape (num_inputs, 1), b = 0, gradients attached.
 
-    Draws from MXNet's global generator: after `make_data`, as in the source.
+    Draws from MXNet's global generator: after `make_data` (and, under pairing="notebook",
+    after the blocks of the runs before this one: `mxwd.data.init_block`), as in the source.
     """
     config = resolve(config, None)
     w = nd.random.normal(scale=config.init_scale, shape=(config.num_inputs, 1))
@@ -161,8 +162,11 @@ def fit_and_plot(lambd: float, config: Optional[Config] = None, seed: Optional[i
                  exact_step: bool = False) -> FitResult:
     """Train the from-scratch model with penalty strength `lambd`, as the source's `fit_and_plot`.
 
-    Draws the data and the initial w from `seed` (default `config.seed`), so runs with
-    different lambd but the same seed start from the same w and see the same batches.
+    Draws the data and the initial w from `seed` (default `config.seed`). Under
+    config.pairing="shared" runs with different lambd but the same seed start from the
+    same w; under "notebook" this run draws the w of its cell in the book's one-kernel
+    order (lambd must then be one of config.lambdas: `mxwd.data.init_block`). Either way
+    they see the same batches.
     Returns the per-epoch train and test losses (without the penalty) and the final
     w and b; unlike the source it does not draw: `mxwd.plot.semilogy(result)` does.
     Raises ValueError for bad input, and `DivergenceError` before training if
@@ -172,6 +176,6 @@ def fit_and_plot(lambd: float, config: Optional[Config] = None, seed: Optional[i
     """
     config = resolve(config, seed)
     lambd = check_lambd(lambd)
-    data = make_data(config)
+    data = make_run_data(config, "scratch", lambd)
     model = ScratchModel(init_params(config), lambd, config, exact_step)
     return train(model, data, config, lambd, path="scratch")

@@ -20,6 +20,14 @@ REFUSED = [
     (["sweep", "--optimizer", "adam", "--beta2", "-.5"], ["beta2", "-0.5", "[0, 1)"]),
     ([], ["choose a command", "reproduce", "mxwd --help"]),
     (["distributed"], ["workers=2", "--batch-size", "batch_size=1"]),  # its defaults: one row a batch, two workers
+    (["reproduce", "--pairing", "kernel"], ["--pairing", "kernel", "shared", "notebook"]),
+    (["reproduce", "--pairing", "notebook", "--lambdas", "0", "3", "0"], ["repeats 0", "distinct lambdas"]),
+    (["sweep", "--pairing", "notebook", "--optimizer", "adam"], ["pairing='notebook'", "(lr, lambd)", "shared"]),
+    (["atlas", "--pairing", "notebook"], ["pairing='notebook'", "same", "shared"]),
+    (["distributed", "--pairing", "notebook", "--batch-size", "10"], ["pairing='notebook'", "one job per Gluon",
+                                                                      "shared"]),
+    (["mlp", "--pairing", "notebook"], ["--pairing", "mlp and exercises", "one initial w"]),
+    (["exercises", "--pairing", "notebook"], ["--pairing", "mlp and exercises"]),
 ]
 
 
@@ -60,10 +68,11 @@ def test_from_refuses_a_sweeps_file_and_an_incomplete_config(tmp_path, capsys):
 
 def test_from_reruns_a_file_that_predates_the_l1_fields_with_what_it_ran(tmp_path, capsys):
     config = Config(num_epochs=1, lambdas=(0.5,))
-    old = {k: v for k, v in config.to_dict().items() if k not in ("penalty", "l1_step")}
+    old = {k: v for k, v in config.to_dict().items() if k not in ("penalty", "l1_step", "pairing")}
     path = _write(tmp_path / "results.json", {"command": "reproduce", "config": old})
     assert main(["reproduce", "--from", str(path), "--out", str(tmp_path / "c")]) == 0
-    assert "predates penalty, l1_step: rerun with penalty='l2', l1_step='subgradient'" in capsys.readouterr().out
+    assert ("predates penalty, l1_step, pairing: rerun with penalty='l2', l1_step='subgradient', pairing='shared'"
+            in capsys.readouterr().out)
     written = json.loads((tmp_path / "c" / "results.json").read_text())
     assert Config.from_dict(written["config"]) == config
 
@@ -98,6 +107,9 @@ DEFAULT_OUTS = [
     (["reproduce"], "results/reproduce"),
     (["reproduce", "--preset", "d2lzh-2019", "--seeds", "100"], "results/reproduce-d2lzh-2019-seeds"),
     (["reproduce", "--preset", "gluonbook-2018", "--seeds", "100"], "results/reproduce-gluonbook-2018-seeds"),
+    (["reproduce", "--preset", "d2lzh-2019", "--pairing", "notebook", "--seeds", "100"],
+     "results/reproduce-d2lzh-2019-notebook-seeds"),
+    (["compare", "--pairing", "notebook"], "results/compare-notebook"),
     (["reproduce", "--from", "results/reproduce/results.json"], "results/reproduce-from-reproduce"),
     (["sweep", "--seeds", "20"], "results/sweep"),
     (["sweep", "--optimizer", "sgd", "adam", "adamw", "sgdw", "--lrs", "0.001"], "results/sweep-sgd-adam-adamw-sgdw"),
@@ -124,3 +136,32 @@ def test_reproduce_reports_an_unstable_lambd_and_runs_the_rest(tmp_path, capsys)
         ("gluon", 0.0), ("gluon", 5.0), ("scratch", 0.0), ("scratch", 5.0)]
     assert [(n["path"], n["lambd"], n["status"]) for n in written["not_trained"]] == [
         ("scratch", 2000.0, "unstable"), ("gluon", 2000.0, "unstable")]
+
+
+def test_results_json_records_the_pairing_and_every_runs_initial_block_and_w(tmp_path):
+    out = tmp_path / "nb"
+    argv = ["reproduce", "--pairing", "notebook", "--lambdas", "0", "3", "--num-epochs", "1", "--n-train", "5",
+            "--n-test", "5", "--num-inputs", "10", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["config"]["pairing"] == "notebook" and payload["pairing"] == "notebook"
+    runs = payload["runs"]
+    assert [(r["path"], r["lambd"], r["init_block"]) for r in runs] == [
+        ("scratch", 0.0, 0), ("scratch", 3.0, 1), ("gluon", 0.0, 2), ("gluon", 3.0, 3)]
+    assert all(len(r["w"]) == 10 for r in runs)
+    # each run's w is the run's: the same as the API's, and the four differ (four starts)
+    assert runs[2]["w"] == list(mxwd.fit_and_plot_gluon(0.0, Config.from_dict(payload["config"])).w)
+    assert len({tuple(r["w"]) for r in runs}) == 4
+    # and --from reruns the notebook order
+    again = tmp_path / "again"
+    assert main(["reproduce", "--from", str(out / "results.json"), "--out", str(again), "--quiet"]) == 0
+    assert json.loads((again / "results.json").read_text())["runs"] == runs
+
+
+def test_compare_says_which_pairing_it_uses(tmp_path, capsys):
+    argv = ["compare", "--pairing", "notebook", "--lambdas", "3", "--num-epochs", "1", "--n-train", "5", "--n-test", "5",
+            "--num-inputs", "10", "--out", str(tmp_path / "c")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "pairing notebook: each path's run is its cell" in out and "initial w (notebook order)" in out
+    assert json.loads((tmp_path / "c" / "compare.json").read_text())["pairing"] == "notebook"

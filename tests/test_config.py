@@ -50,3 +50,15 @@ def test_presets_carry_the_documented_settings(name, settings):
 
 def test_every_preset_is_tested():
     assert set(PRESETS) == {"gluonbook-2018", "d2lzh-2019", "d2l-en-0.17", "d2l-1.0"}
+
+
+def test_pairing_is_shared_or_notebook_with_distinct_lambdas():
+    assert Config().pairing == "shared" and all(p.pairing == "shared" for p in PRESETS.values())
+    assert Config(pairing="notebook", lambdas=(0, 3)).pairing == "notebook"
+    with pytest.raises(ValueError, match="pairing must be one of shared, notebook; got 'kernel'"):
+        Config(pairing="kernel")
+    with pytest.raises(ValueError, match=r"lambdas=\[0.0, 3.0, 0.0\] repeats 0.*distinct lambdas"):
+        Config(pairing="notebook", lambdas=(0, 3, 0))
+    Config(lambdas=(0, 0))  # shared: every run starts from the same w anyway
+    c = Config(pairing="notebook", lambdas=(0, 3))
+    assert Config.from_dict(c.to_dict()) == c and "pairing='notebook'" in repr(c)

@@ -216,8 +216,9 @@ def test_every_process_is_bounded_by_the_timeout(tmp_path):
     assert job_processes() == []
 
 
-@pytest.mark.parametrize("sig", [pytest.param(signal.SIGINT, marks=pytest.mark.slow), signal.SIGTERM,
-                                 pytest.param(signal.SIGHUP, marks=pytest.mark.slow)])
+# every launch beyond the one smoke test is slow (tests/test_signals.py covers SIGTERM for every command)
+@pytest.mark.parametrize("sig", [pytest.param(s, marks=pytest.mark.slow)
+                                 for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)])
 def test_ctrl_c_sigterm_and_sighup_end_every_process_and_leave_nothing(tmp_path, sig):
     (tmp_path / "tmp").mkdir()
     env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))  # where the job's folder (mxwd-dist-*) goes

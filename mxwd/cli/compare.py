@@ -26,9 +26,13 @@ def run(args: argparse.Namespace) -> int:
             "command": "compare",
             "config": config.to_dict(),
             "versions": versions(),
+            "pairing": config.pairing,
             "comparisons": [c.to_dict() for c in comparisons],
             "mxnet_default": [c.to_dict() for c in defaults],
         })
+    from mxwd.comparison import pairing_note
+
+    print(pairing_note(config))
     print("\n\n".join(c.table() for c in comparisons))
     if defaults:
         print("\nMXNet's default, one Trainer with wd on every parameter (the bias too), against the "

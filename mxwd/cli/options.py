@@ -13,6 +13,7 @@ from mxwd.config import (
     DEFAULT_PRESET,
     DTYPES,
     LOSS_REDUCTIONS,
+    PAIRINGS,
     PARTIAL_BATCH_PENALTIES,
     PRESETS,
     Config,
@@ -37,6 +38,8 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not usage + message
         if "required: COMMAND" in message:
             message = f"choose a command: {', '.join(COMMAND_NAMES)} (mxwd --help says what each does)"
+        elif message.startswith("unrecognized arguments") and "--pairing" in message:
+            message += f"; {NO_PAIRING}"
         raise UsageError(message)
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:
@@ -49,11 +52,14 @@ class Parser(argparse.ArgumentParser):
 
 COMMAND_NAMES = ("reproduce", "compare", "sweep", "atlas", "distributed", "mlp", "exercises")
 CHOICES = {"bias_exclusion": BIAS_EXCLUSIONS, "loss_reduction": LOSS_REDUCTIONS, "dtype": DTYPES,
-           "partial_batch_penalty": PARTIAL_BATCH_PENALTIES}
+           "partial_batch_penalty": PARTIAL_BATCH_PENALTIES, "pairing": PAIRINGS}
+# mxwd mlp and mxwd exercises take no Config options: what --pairing there would have meant.
+NO_PAIRING = ("--pairing is an option of reproduce, compare and sweep (atlas and distributed refuse 'notebook'); "
+              "mlp and exercises start every run of a seed from one initial w, and no book cell ran them")
 
 
 def default_out(args: argparse.Namespace) -> Path:
-    """results/COMMAND, plus what makes a run of another kind: the preset, --seeds, the optimizers.
+    """results/COMMAND, plus what makes a run of another kind: the preset, --pairing notebook, --seeds, the optimizers.
 
     So the README's commands, run one after another in one folder, never collide:
     `mxwd reproduce` writes results/reproduce, `mxwd reproduce --preset d2lzh-2019 --seeds 100`
@@ -64,6 +70,8 @@ def default_out(args: argparse.Namespace) -> Path:
         parts.append("from-" + Path(args.from_file).resolve().parent.name)
     if args.preset is not None:
         parts.append(args.preset)
+    if getattr(args, "pairing", None) == "notebook":
+        parts.append("notebook")
     if args.command == "reproduce" and args.seeds is not None:
         parts.append("seeds")
     if args.command == "sweep" and (args.optimizer != ["sgd"] or args.lrs is not None):
@@ -194,6 +202,10 @@ def build_parser() -> Parser:
                          f"{n} ({BY_NAME[n].sweep})" for n in SWEEP_OPTIMIZERS) + " (default sgd)")
     swp.add_argument("--lrs", nargs="+", type=float, default=None, metavar="LR",
                      help="learning rates to sweep (default: --lr alone)")
+    swp.add_argument("--paper-lambdas", nargs="+", type=float, default=None, metavar="LAMBD",
+                     help="lambdas of the paper's convention (adamw-paper, sgdw-paper; --lambdas is the other "
+                          "optimizers'), where lambd is the decay per step and lambd >= 2 cannot shrink w "
+                          "(default: 18 log-spaced from 1e-4 to 10^0.25 = 1.78)")
     for name, (default, owners) in sweep_flags().items():
         swp.add_argument(f"--{name}", type=float, default=None, metavar="X",
                          help=f"{', '.join(owners)}: {name} (default {default:g})")

@@ -1,4 +1,5 @@
-"""`mxwd reproduce`: every lambd on both paths (and, with --seeds, the published numbers among seeded runs)."""
+"""`mxwd reproduce`: every lambd on both paths (and, with --seeds, what reproduces the published numbers and
+where the rest fall among batch orders and seeded runs)."""
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
         from mxwd.published import check_published
         from mxwd.reproduction import reproduce
 
-        say(args, f"mxwd reproduce: seed {config.seed}, lambdas {list(config.lambdas)}; writing {args.out}")
+        say(args, f"mxwd reproduce: seed {config.seed}, lambdas {list(config.lambdas)}, pairing {config.pairing}; "
+                  f"writing {args.out}")
         result = reproduce(config)
         if not result.runs:
             first = result.not_trained[0]
@@ -46,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
         write_json(tmp / "results.json", {**payload, **result.to_dict()})
         check = None
         if args.seeds is not None:
-            say(args, f"placing {preset_name}'s published numbers among {args.seeds} seeded runs")
-            check = check_published(preset_name, args.seeds, config)
+            say(args, f"checking {preset_name}'s published numbers: the book's stream, {args.seeds} batch orders, "
+                      f"{args.seeds} seeded runs")
+            check = check_published(preset_name, args.seeds, config, runs=result.runs)  # reuses the book's stream's runs
             figures.append(save_figure(plot.published_distributions(check), tmp / "published"))
             write_json(tmp / "published.json", {**payload, **check.to_dict()})
     print(result.table())

@@ -11,11 +11,13 @@ def run(args: argparse.Namespace) -> int:
     from mxwd.config import check_int
     from mxwd.results import save_figure, staged_dir, versions, write_csv, write_json
 
+    from mxwd.sweeps import DEFAULT_GRID, DEFAULT_PAPER_GRID, PAPER_OPTIMIZERS
+
     config = config_from_args(args)
     if args.lambdas is None:  # the sweep's default grid, not reproduce's (0, 5)
-        from mxwd.sweeps import DEFAULT_GRID
-
         config = config.replace(lambdas=DEFAULT_GRID)
+    # the paper's convention has its own lambdas (the decay per step, < 2): --paper-lambdas
+    paper_lambdas = tuple(DEFAULT_PAPER_GRID if args.paper_lambdas is None else args.paper_lambdas)
     n_seeds = check_int(args.seeds, "seeds", minimum=1)
     optimizers = list(dict.fromkeys(args.optimizer))
     from mxwd.optimizer_sweeps import hyperparameters_for
@@ -23,16 +25,28 @@ def run(args: argparse.Namespace) -> int:
 
     given = {k: getattr(args, k) for k in sweep_flags() if getattr(args, k) is not None}
     per_optimizer = hyperparameters_for(optimizers, given)
+    if args.lrs is not None or optimizers != ["sgd"]:  # refused before anything is written
+        from mxwd.sweep_engines import check_optimizer_pairing
+
+        check_optimizer_pairing(config)
+    if args.paper_lambdas is not None and not set(optimizers) & set(PAPER_OPTIMIZERS):
+        raise ValueError(f"--paper-lambdas applies to {', '.join(PAPER_OPTIMIZERS)}, not to --optimizer "
+                         f"{' '.join(optimizers)}; leave it out or add one of those optimizers")
+    if args.lambdas is not None and set(optimizers) <= set(PAPER_OPTIMIZERS):
+        raise ValueError(f"--lambdas does not apply to {', '.join(optimizers)}: their lambd is the paper's, the "
+                         "decay per step; give --paper-lambdas instead (values below 2)")
     with staged_dir(args.out, args.force) as tmp:
         from mxwd import plot
         from mxwd.sweeps import sweep
 
         multi = args.lrs is not None or optimizers != ["sgd"]
+        lambdas = {name: paper_lambdas if name in PAPER_OPTIMIZERS else config.lambdas for name in optimizers}
         say(args, f"mxwd sweep: {', '.join(optimizers)}: {len(args.lrs or [config.lr])} lrs x "
-                   f"{len(config.lambdas)} lambdas x {n_seeds} seeds; writing {args.out}")
+                   f"{' or '.join(sorted({str(len(v)) for v in lambdas.values()}))} lambdas x {n_seeds} seeds; "
+                   f"writing {args.out}")
         results = []
         for name, overrides in per_optimizer.items():
-            results.append(sweep(config.lambdas, n_seeds, config, n_valid=args.n_valid, progress=not args.quiet,
+            results.append(sweep(lambdas[name], n_seeds, config, n_valid=args.n_valid, progress=not args.quiet,
                                  optimizer=name, lrs=args.lrs if multi else None, hyperparameters=overrides))
         figures = []
         if len(results) == 1 and not multi:

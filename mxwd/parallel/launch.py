@@ -232,6 +232,10 @@ def distributed(config: Optional[Config] = None, seed: Optional[int] = None, wor
     if config.penalty != "l2":
         raise ValueError(f"penalty={config.penalty!r}: the data-parallel paths run the L2 penalty and Gluon's wd "
                          "only; allowed: penalty='l2' (fit_and_plot runs the L1 penalty)")
+    if config.pairing != "shared":
+        raise ValueError(f"pairing={config.pairing!r}: the data-parallel jobs draw every run's initial w right after "
+                         "the data (one job per Gluon lambd), not the notebook's one-kernel order; allowed: "
+                         "pairing='shared' (mxwd reproduce runs pairing='notebook')")
     for lambd in config.lambdas:
         check_stable(config.lr, lambd)
     runs = {"scratch": [], "gluon": []}
