@@ -66,17 +66,19 @@ def median_ms(variants: dict, repeats: int) -> dict:
 
 def step_breakdown(config: Config, k: int = 2000) -> dict:
     """Microseconds per call of the parts of one scratch step (batch 1, lambd = 5)."""
-    from mxwd.decay import penalty
+    from mxwd.policy import chapter_policy
     from mxwd.scratch import sgd
 
     data = make_data(config, 0)
     params = init_params(config)
     w, b = params
+    named = {"w": w, "b": b}
+    policy = chapter_policy(named, config)  # what ScratchModel penalizes: w
     X, y = data.train_features[:1], data.train_labels[:1]
 
     def forward():
         with autograd.record():
-            return squared_loss(linreg(X, w, b), y) + 5.0 * penalty(params, False)
+            return squared_loss(linreg(X, w, b), y) + 5.0 * policy.penalty(named)
 
     parts = {
         "forward, recorded (10 operators)": forward,
