@@ -25,7 +25,7 @@ states. Each model stays within 1e-5 of its float32 `fit_and_plot` run (weights 
 losses, compare's rule) and within 1e-12 of its float64 run (tests/test_sweep.py).
 
 **exact.** Every model is trained by `fit_and_plot`'s own loop, one at a time: bitwise
-the single runs, and about 100 ms a model.
+the single runs, and about 170 ms a model (200 steps, on the machine of README.md's figures).
 
 Under config.pairing="notebook" the sweep's lambdas are the notebook's scratch cells:
 model j starts from the j-th initial w drawn after its seed's data (`mxwd.grid.model_blocks`),
@@ -67,7 +67,7 @@ def _train_chunk_exact(config: Config, lambdas: Sequence[float], seeds: Sequence
                        blocks: Optional[Sequence[int]] = None, order_seeds: Optional[Sequence[int]] = None) -> Grid:
     """The exact engine: every model trained by fit_and_plot's own loop, one at a time.
 
-    Bitwise the single runs by construction (the same code), and about 100 ms a model.
+    Bitwise the single runs by construction (the same code), and about 170 ms a model (200 steps).
     With n_fit < n_train it trains on the first n_fit training rows and scores the rest.
     Model j starts from initial-parameter block blocks[j] (default 0 for all); seed s's
     models see the batch order of order_seeds[s] (default the seed).

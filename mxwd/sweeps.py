@@ -63,7 +63,7 @@ def sweep(
     (the N seeds from config.seed on, as `mxwd sweep --seed S --seeds N`) or a sequence.
     n_valid (default 5, as the CLI's): a second sweep trains on the first
     n_train - n_valid training rows and scores the other n_valid, to select lambd; 0 for none.
-    exact: train each model with fit_and_plot's own loop (bitwise, about 100 ms a model);
+    exact: train each model with fit_and_plot's own loop (bitwise, about 170 ms a 200-step model);
     always so with config.penalty="l1", whose step leaves the fast engine's span of the rows
     instead of the fast engine (see the module docstring).
     optimizer (one of mxwd.optimizers.SWEEP_OPTIMIZERS: "sgd", "sgd+momentum", "adam",
