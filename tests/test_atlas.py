@@ -73,6 +73,7 @@ def assert_follows(w_mx, w_np):
         assert not np.all(np.isfinite(w_mx))
 
 
+@pytest.mark.slow
 def test_float64_mxnet_runs_match_the_references():
     # float64 on both sides: the rule, not float32 rounding, is what is compared. MXNet still
     # passes hyperparameters to its operators as float32 numbers, so the references get

@@ -200,6 +200,7 @@ def test_multi_precision_changes_nothing_for_float32_and_float64(name, params, d
     assert all(isinstance(s, nd.NDArray) and s.dtype == np.dtype(dtype) for s in own)
 
 
+@pytest.mark.slow  # like every README example test
 def test_the_readmes_float16_script_prints_what_it_says(capsys):
     """The README's decouple_lr / float16 script, run as printed; its output compared as numbers
     (the float16 errors are roundings of 2^-11-size steps: 10% covers another CPU's float32 order)."""

@@ -208,6 +208,7 @@ def test_two_commands_started_together_on_the_same_out_one_wins(tmp_path):
 # A failing stdout ----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # (the fast suite keeps test_stdout_failing_from_the_first_progress_line_...)
 def test_stdout_failing_after_the_commit_says_so_and_keeps_the_results(tmp_path):
     out = tmp_path / "out"
     with open("/dev/full", "w") as full:

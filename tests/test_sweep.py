@@ -38,8 +38,17 @@ def assert_within(grid, s, j, single, tol):
     return gap
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
-@pytest.mark.parametrize("exact", [False, True], ids=["fast", "exact"])
+# The exact engine runs fit_and_plot's own code, so it equals the single runs by construction:
+# two of its settings stay in the fast suite (a partial batch, float64), the rest are slow.
+EXACT_FAST = {"partial-batch", "float64"}
+MATRIX = [pytest.param(c.values[0] if hasattr(c, "values") else c, exact,
+                       marks=(list(getattr(c, "marks", ())) or
+                              ([pytest.mark.slow] if exact and name not in EXACT_FAST else [])),
+                       id=f"{'exact' if exact else 'fast'}-{name}")
+          for exact in (False, True) for c, name in zip(CONFIGS, IDS)]
+
+
+@pytest.mark.parametrize("config, exact", MATRIX)
 def test_every_sweep_model_equals_its_single_run(config, exact):
     lambdas = (0.0, 0.5, 5.0, 150.0) if config.lr * 150 < 2 else LAMBDAS
     seeds = SEEDS
@@ -75,7 +84,7 @@ def test_the_fast_engine_is_deterministic():
     assert np.array_equal(a.grid.w, b.grid.w) and np.array_equal(a.grid.test_ls, b.grid.test_ls)
 
 
-@pytest.mark.parametrize("exact", [False, True], ids=["fast", "exact"])
+@pytest.mark.parametrize("exact", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["fast", "exact"])
 def test_diverged_models_are_reported_and_spoil_no_other_model(exact):
     config = Config()
     mixed = sweep((0.5, 700.0, 5.0), SEEDS, config, exact=exact)  # lr * 700 = 2.1 >= 2
