@@ -45,7 +45,8 @@ MATRIX = [pytest.param(c.values[0] if hasattr(c, "values") else c, exact,
                        marks=(list(getattr(c, "marks", ())) or
                               ([pytest.mark.slow] if exact and name not in EXACT_FAST else [])),
                        id=f"{'exact' if exact else 'fast'}-{name}")
-          for exact in (False, True) for c, name in zip(CONFIGS, IDS)]
+          for exact in (False, True) for c, name in zip(CONFIGS, IDS)
+          if not (exact and name == "100-epochs")]  # 2000 steps of the same code: the fast engine's case suffices
 
 
 @pytest.mark.parametrize("config, exact", MATRIX)
