@@ -67,6 +67,10 @@ class ChapterProblem:
 
     compared = ("weight",)  # the classification compares w, as the chapter's atlas always has
 
+    @staticmethod
+    def lr_mult(name: str) -> float:
+        return 1.0
+
     def values(self, net: Any) -> Dict[str, np.ndarray]:
         """{"weight": w, "bias": b}: names without the Dense's prefix, which each new net changes."""
         return {"weight": net.weight.data().asnumpy().reshape(-1).astype(np.float64),
@@ -113,6 +117,9 @@ class NetProblem:
             self.y = nd.array(y, dtype=dtype) if not isinstance(y, nd.NDArray) else y.astype(dtype)
         except Exception as err:  # noqa: BLE001  (numpy and MXNet raise several kinds)
             raise ValueError(f"data must be a pair (X, y) of numeric arrays: {err}") from None
+        for name, a in (("X", self.X), ("y", self.y)):
+            if a.size and not np.all(np.isfinite(a.asnumpy())):
+                raise ValueError(f"data: {name} holds non-finite values (nan or inf); allowed: finite numbers")
         if self.X.shape[0] != self.y.shape[0] or self.X.shape[0] == 0:
             raise ValueError(f"data: X and y must have the same number of rows (>= 1), got X {self.X.shape} "
                              f"and y {self.y.shape}")
@@ -138,6 +145,8 @@ class NetProblem:
         self.policy = decay_policy(net) if policy is None else policy
         if not isinstance(self.policy, DecayPolicy):
             raise ValueError(f"policy must be a mxwd.DecayPolicy (mxwd.decay_policy(net, ...)), got {policy!r}")
+        if not self.policy.decayed:
+            raise ValueError(f"policy decays no parameter of this net ({self.policy}); the atlas needs at least one")
         names = set(self.policy.decayed + self.policy.excluded + self.policy.fixed)
         missing = sorted(set(params) - names)
         if missing:
@@ -169,7 +178,13 @@ class NetProblem:
             p.set_data(self._snapshot[n])
             p.wd_mult, p.lr_mult = self._attrs[n]
 
-    compared = None  # every trained parameter
+    @property
+    def compared(self) -> Tuple[str, ...]:
+        """The decayed parameters: what the classification compares (see optimizer_atlas._compared)."""
+        return self.policy.decayed
+
+    def lr_mult(self, name: str) -> float:
+        return float(self._attrs[name][1])
 
     def policy_for_groups(self) -> DecayPolicy:
         return self.policy

@@ -140,7 +140,11 @@ class _Decoupled(mx.optimizer.Optimizer):
     def _float16_in_float16(self, weight: "nd.NDArray") -> None:
         """Called by create_state: a float16 weight that will be updated in float16.
 
-        A UserWarning the first time (subclasses raise where the update cannot be finite)."""
+        A UserWarning the first time (subclasses raise where the update cannot be finite).
+        Integer weights are refused here, as MXNet's own optimizers refuse them."""
+        if not np.issubdtype(weight.dtype, np.floating):
+            raise ValueError(f"{type(self).__name__.lower()} got a {np.dtype(weight.dtype).name} weight; allowed: "
+                             "floating-point weights (float16, float32, float64)")
         if weight.dtype != np.float16 or self._float16_warned:
             return
         self._float16_warned = True
@@ -152,7 +156,9 @@ class _Decoupled(mx.optimizer.Optimizer):
 
     def create_state_multi_precision(self, index, weight):
         """(float32 master copy, create_state(master)) for a float16 weight with multi_precision,
-        else create_state(weight) (which warns or raises for float16)."""
+        else create_state(weight) (which warns or raises for float16). Integer weights are
+        refused, as MXNet's own optimizers refuse them (an int32 adamw update would divide by
+        an integer 0 and end the process with SIGFPE)."""
         if self.multi_precision and weight.dtype == np.float16:
             master = weight.astype(np.float32)
             return (master, self.create_state(index, master))

@@ -29,7 +29,8 @@ chapter's w; every trained parameter of the user's net):
 "Equals" is relative to the decay's effect: two runs are equal when
 max |w_a - w_b| <= EQUAL_FRACTION * effect, effect = max |w_(ii) - w_(none)|, so that an
 optimizer on which the decay barely acts cannot pass as agreeing (a run whose effect is
-not finite and positive equals nothing). With plain SGD all three updates are one map,
+not finite and positive equals nothing), or when they are within a rounding floor (a few
+roundings of the largest weight) while the effect is at least 100 times that floor. With plain SGD all three updates are one map,
 so sgd counts as coupled and its note says it is decoupled as well.
 
 Beside the classification each entry records whether wd_mult is honoured (wd = lambd
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -163,9 +165,27 @@ def distance(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> float:
     return float(d.max()) if np.all(np.isfinite(d)) else math.inf
 
 
-def equal(dist: float, effect: float) -> bool:
-    """The atlas's "equals": dist <= EQUAL_FRACTION * effect, with a finite, positive effect."""
-    return math.isfinite(effect) and effect > 0 and dist <= EQUAL_FRACTION * effect
+ROUNDINGS = 4  # the rounding floor: a few roundings of the largest weight
+FLOOR_MARGIN = 100  # the floor counts only where the effect is at least 100 x the floor
+
+
+def equal(dist: float, effect: float, floor: float = 0.0) -> bool:
+    """The atlas's "equals": dist <= EQUAL_FRACTION * effect, with a finite, positive effect;
+    or dist within `floor` (ROUNDINGS roundings of the largest weight in the dtype, see
+    `rounding_floor`) while the effect is at least FLOOR_MARGIN x that floor. A small decay
+    in float32 (lambd = 0.01 on a small net) has an effect of ~5e-5, and two runs of one
+    update rule then differ by less than one ulp of the weights, ~1e-8, which is above
+    1e-4 x 5e-5: rounding, not a different rule."""
+    if not (math.isfinite(effect) and effect > 0):
+        return False
+    return dist <= EQUAL_FRACTION * effect or (dist <= floor and effect >= FLOOR_MARGIN * floor)
+
+
+def rounding_floor(w: Optional[np.ndarray], dtype: str) -> float:
+    """ROUNDINGS x eps(dtype) x max |w|: what rounding alone can put between two runs' weights."""
+    if w is None or not np.all(np.isfinite(w)) or dtype not in ("float16", "float32", "float64"):
+        return 0.0
+    return ROUNDINGS * float(np.finfo(dtype).eps) * float(np.max(np.abs(w)))
 
 
 @dataclass(frozen=True)
@@ -240,15 +260,20 @@ def measure(spec: OptimizerSpec, problem: Any, lambd: float,
         cause = errors.get("none") or errors["penalty"]
         return AtlasEntry(classification="error", wd_mult_honoured=None, float64="not tried",
                           notes=f"MXNet fails on this model: {cause}", **entry)
+    blown = _diverged(problem, runs)
+    if blown:
+        return AtlasEntry(classification="error", wd_mult_honoured=None, float64="not tried",
+                          notes=f"training diverges on this model: {blown}", **entry)
     if errors.get("wd"):
         return AtlasEntry(classification="unsupported", wd_mult_honoured=None,
                           float64=_float64(spec, problem, 0.0, given),
                           notes=f"wd = 0 trains; wd = {lambd:g} is refused: {errors['wd']}", **entry)
-    if equal(d_c, effect):
+    floor = rounding_floor(final["wd"], problem.dtype)
+    if equal(d_c, effect, floor):
         classification = "coupled"
-        if equal(d_d, effect):
+        if equal(d_d, effect, floor):
             notes.append("equals the decoupled reference too: for this update the two are one map")
-    elif equal(d_d, effect):
+    elif equal(d_d, effect, floor):
         classification = "decoupled"
     else:
         classification = "other"
@@ -259,6 +284,12 @@ def measure(spec: OptimizerSpec, problem: Any, lambd: float,
         scaled = _scaled_check(train, problem, lambd, lr, final)
         if scaled:
             notes.append(scaled)
+        near = _near_miss(d_c, d_d, effect, problem.dtype)
+        if near and not scaled:
+            notes.append(near)
+        if not notes and not spec.wd_note:
+            notes.append(f"wd is neither the penalty's gradient (max|dw| = {d_c:.2g}) nor the decoupled decay "
+                         f"(max|dw| = {d_d:.2g}) against an effect of {effect:.2g}")
     if spec.wd_note:
         notes.append(spec.wd_note)
     honoured = _wd_mult_honoured(train, problem, runs["none"])
@@ -268,9 +299,44 @@ def measure(spec: OptimizerSpec, problem: Any, lambd: float,
                       float64=_float64(spec, problem, lambd, given), notes="; ".join(notes), **entry)
 
 
+DIVERGED = 1e4  # a run whose largest weight grows past 1e4 x the largest initial one (at least 1) diverges
+
+
+def _diverged(problem: Any, runs: Dict[str, Optional[Run]]) -> str:
+    """What diverged, in words ("" if nothing): a run whose compared weights are not finite,
+    or grew past DIVERGED x max(1, max |p0|) (`mxwd.training.diverged`'s 1e4, read on the weights)."""
+    start = max(1.0, float(np.max(np.abs(_compared(problem, runs["none"].initial)))))
+    for mode in ("none", "penalty", "wd", "decoupled"):
+        run = runs.get(mode)
+        if run is None:
+            continue
+        w = _compared(problem, run.final)
+        top = float(np.max(np.abs(w))) if np.all(np.isfinite(w)) else math.inf
+        if mode == "none" and not top <= DIVERGED * start:
+            return (f"without any decay the largest weight grows from {start:.3g} to {top:.3g} "
+                    f"(more than {DIVERGED:g} times): lower the learning rate or the momentum")
+    return ""
+
+
+def _near_miss(d_c: float, d_d: float, effect: float, dtype: str) -> str:
+    """A note for an "other" that is within 1% of the effect of one reference: rounding in a
+    small effect, more than a different rule, may be what keeps it from "equal"."""
+    if not (math.isfinite(effect) and effect > 0):
+        return ""
+    name, d = ("penalty", d_c) if d_c <= d_d else ("decoupled reference", d_d)
+    if d > 1e-2 * effect:
+        return ""
+    eps = float(np.finfo(dtype).eps) if dtype in ("float16", "float32", "float64") else 0.0
+    return (f"closest to the {name} (max|dw| = {d:.2g}, {d / effect:.2g} x the effect {effect:.2g}), but above "
+            f"{EQUAL_FRACTION:g} x effect: with an effect this small, {dtype} rounding (eps {eps:.2g}) may be what "
+            "separates them; a larger lambd or more steps (or float64) tells")
+
+
 def _compared(problem: Any, values: Optional[Dict[str, np.ndarray]]) -> Optional[np.ndarray]:
-    """The values the classification compares: the chapter's w (as the atlas always has), or
-    every trained parameter of the user's net, as one vector."""
+    """The values the classification compares, as one vector: the decayed parameters (the
+    chapter's w; the user net's weights under its policy). What is not decayed is reported
+    per group instead: a bias before BatchNorm, say, gets only rounding noise as its gradient,
+    which Adam scales up to lr-sized steps, and would blur every comparison."""
     if values is None:
         return None
     names = problem.compared if problem.compared is not None else list(values)
@@ -283,8 +349,9 @@ def measured_groups(problem: Any, runs: Dict[str, Optional[Run]], lambd: float, 
     For mode m, d_m = p_1(m) - p_1(none) is the first update with the decay minus the update
     without it (all runs start from the same p_0). Reported per group: max |d_m| for wd and
     for the L2 penalty, and the shrink -<d_m, p_0> / <p_0, p_0> (the fraction of p_0 removed
-    along p_0; None when p_0 = 0), beside lr * lambd, the shrink of the decoupled reference
-    (lr is the unscheduled learning rate: the first step's, unless a scheduler changes it).
+    along p_0; None when p_0 = 0), beside lr * lr_mult * lambd, the shrink of the decoupled
+    reference (lr is the unscheduled learning rate: the first step's, unless a scheduler
+    changes it; None for a group whose parameters have different lr_mult).
     """
     none = runs.get("none")
     if none is None:
@@ -303,7 +370,8 @@ def measured_groups(problem: Any, runs: Dict[str, Optional[Run]], lambd: float, 
             norm2 = float(p0 @ p0)
             entry[f"{key}_shrink"] = (float(-(d @ p0) / norm2) + 0.0  # + 0.0: no "-0"
                                       if norm2 > 0 and np.all(np.isfinite(d)) else None)
-        entry["decoupled_shrink"] = lr * lambd if decayed else 0.0
+        mults = {problem.lr_mult(n) for n in names}
+        entry["decoupled_shrink"] = (lr * mults.pop() * lambd if len(mults) == 1 else None) if decayed else 0.0
         out.append(entry)
     return out
 
@@ -343,7 +411,7 @@ def _wd_mult_honoured(train: Callable[..., Run], problem: Any, none: Optional[Ru
 def _float64(spec: OptimizerSpec, problem: Any, lambd: float, given: Mapping[str, Any]) -> str:
     """Does the chapter's model train in float64 (one epoch)? The user's net is measured in its own dtype."""
     if not isinstance(problem, ChapterProblem):
-        return "n/a"  # the net is measured in its own dtype, which the atlas's title names
+        return "yes" if problem.dtype == "float64" else "n/a"  # the net is measured in its own dtype (the title)
     config = problem.config.replace(dtype="float64", num_epochs=1)
     try:
         w = _compared(problem, run_with(spec, config, lambd, "wd", hyperparameters=given).final)
@@ -373,9 +441,11 @@ class Atlas:
     def _title(self) -> str:
         c = self.config
         equal_means = f"equal means max|dw| <= {EQUAL_FRACTION:g} x effect"
+        lrs = {e.hyperparameters.get("learning_rate", c.lr) for e in self.entries}
+        lr = f"lr = {c.lr:g}" if lrs <= {c.lr} else "lr per optimizer (its hyperparameters)"
         if self.problem:
-            return f"Optimizer atlas on {self.problem}: lambd = wd = {self.lambd:g}, seed {c.seed}; {equal_means}"
-        return (f"Optimizer atlas: lambd = wd = {self.lambd:g}, lr = {c.lr:g}, batch_size {c.batch_size}, "
+            return f"Optimizer atlas on {self.problem}: lambd = wd = {self.lambd:g}, {lr}, seed {c.seed}; {equal_means}"
+        return (f"Optimizer atlas: lambd = wd = {self.lambd:g}, {lr}, batch_size {c.batch_size}, "
                 f"{c.num_epochs} epochs, seed {c.seed}, {c.dtype}; {equal_means}")
 
     def groups_table(self) -> str:
@@ -505,14 +575,23 @@ def check_hyperparameters(specs: Sequence[OptimizerSpec], hyperparameters: Any, 
             raise ValueError(f"hyperparameters[{name!r}] must be a dict of keyword arguments, got {given!r}")
         given = dict(given)
         if "wd" in given:
-            raise ValueError(f"hyperparameters[{name!r}]['wd']: the atlas sets wd itself (to lambd); pass lambd=")
+            raise ValueError(f"hyperparameters[{name!r}]['wd']: the atlas sets wd itself, to lambd (lambd= in Python, "
+                             "--lambdas on the command line)")
         s = by_name[name]
+        for key, value in given.items():
+            if isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(value):
+                raise ValueError(f"hyperparameters[{name!r}][{key!r}] = {value!r}; allowed: a finite number")
+        if "rescale_grad" in given and not (isinstance(given["rescale_grad"], numbers.Real) and given["rescale_grad"] > 0):
+            raise ValueError(f"hyperparameters[{name!r}]['rescale_grad'] = {given['rescale_grad']!r}; allowed: > 0 "
+                             "(it scales every gradient)")
         rest = fresh_scheduler({k: v for k, v in given.items() if k != "learning_rate"})
         try:
             s.create(given.get("learning_rate", lr), 0.0, **rest)
         except TypeError as err:
-            raise ValueError(f"hyperparameters[{name!r}]: {one_line(err)}; allowed: {', '.join(_keywords(s))}") from None
-        except (ValueError, AssertionError) as err:
+            if "unexpected keyword" in str(err):
+                raise ValueError(f"hyperparameters[{name!r}]: {one_line(err)}; allowed: {', '.join(_keywords(s))}") from None
+            raise ValueError(f"hyperparameters[{name!r}]: {one_line(err)}") from None
+        except Exception as err:  # noqa: BLE001  (MXNet's optimizers raise many kinds on bad values)
             raise ValueError(f"hyperparameters[{name!r}]: {one_line(err)}") from None
         out[name] = given
     return out

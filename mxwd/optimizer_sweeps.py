@@ -48,6 +48,7 @@ from mxwd.config import Config
 from mxwd.grid import Grid, seed_arrays
 from mxwd.optimizers import SWEEP_OPTIMIZERS  # the table says which optimizers the sweep has
 from mxwd.optimizers import spec as get_spec
+from mxwd.optimizers import lambdas_flag
 from mxwd.policy import chapter_mask
 from mxwd.steps import step_plan, unstable
 from mxwd.training import diverged
@@ -293,7 +294,7 @@ def summary(results: Sequence[Any]) -> str:
                      f"range {drift.spread:.2f} decades")
         else:
             moves = (f"the grid brackets the best lambd at {len(drift.lrs)} lr{'' if len(drift.lrs) == 1 else 's'}: "
-                     "too few to say how it moves (widen --lambdas)")
+                     f"too few to say how it moves (widen {lambdas_flag(r.optimizer)}, within the stable lambdas)")
         pad = " " * (width + 4)
         lines.append(f"  {r.optimizer:>{width}}: {grid[i, j]:.4g} at lr {(r.lrs or (r.config.lr,))[i]:.3g}, lambd {r.lambdas[j]:.3g}; {lost}")
         lines.append(f"{pad}best lambd by lr: {', '.join(per_lr)}")

@@ -397,3 +397,10 @@ def registered_names() -> Tuple[str, ...]:
     registry = mx.optimizer.Optimizer.opt_registry
     return tuple(sorted(n for n, cls in registry.items()
                         if n != "test" and not cls.__module__.startswith("mxwd")))
+
+
+def lambdas_flag(name: str) -> str:
+    """The command-line option that holds an optimizer's lambdas in a sweep: --paper-lambdas
+    for the paper's convention (decouple_lr), --lambdas for every other."""
+    row = BY_NAME.get(name)
+    return "--paper-lambdas" if row is not None and row.hyperparameters.get("decouple_lr") else "--lambdas"

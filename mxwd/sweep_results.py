@@ -11,6 +11,7 @@ import numpy as np
 
 from mxwd.config import Config
 from mxwd.grid import Grid
+from mxwd.optimizers import lambdas_flag
 
 
 class BestLambd(NamedTuple):
@@ -243,7 +244,8 @@ class SweepResult:
             if sel["at_grid_edge"]:
                 which = f" (lr {sel['validated_lr']:.4g})" if multi else ""
                 lines.append(f"warning: the validated lambd {sel['validated_lambd']:.4g}{which} is at the edge of the "
-                             f"grid; the best may lie beyond it: widen --lambdas{' or --lrs' if multi else ''}")
+                             f"grid; the best may lie beyond it: widen {lambdas_flag(self.optimizer)}"
+                             f"{' or --lrs' if multi else ''}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

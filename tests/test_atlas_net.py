@@ -5,6 +5,8 @@ rule (max |dw| <= 1e-4 x the decay's effect); the margins measured here are ~1e-
 in float32 (a few float32 roundings per step, ~6e-8 relative each, over 20 steps, against
 an effect of lr * lambd * steps = 0.3 of the weights), so the rule has ~100x headroom.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -253,3 +255,77 @@ def test_the_readmes_own_network_example_prints_what_it_says(capsys):
                 continue
             if abs(fx) > 1e-3 and "measured in" not in line_readme:
                 assert fz == pytest.approx(fx, rel=0.05), (line_readme, line_now)
+
+
+def tiny_net(bias_before_bn=False):
+    mx.random.seed(0)
+    net = nn.HybridSequential()
+    if bias_before_bn:
+        net.add(nn.Dense(6, in_units=3), nn.BatchNorm(in_channels=6), nn.Activation("relu"), nn.Dense(1, in_units=6))
+    else:
+        net.add(nn.Dense(4, in_units=3, activation="relu"), nn.Dense(1, in_units=4))
+    net.initialize()
+    rng = np.random.default_rng(0)
+    return net, (rng.normal(size=(8, 3)), rng.normal(size=(8, 1)))
+
+
+def test_a_small_decay_in_float32_is_classified_above_the_rounding_floor_and_explained_below_it():
+    # lambd = 0.01: effect ~5.5e-5, and adamw's run and the decoupled reference differ by 7.5e-9, under
+    # one float32 ulp of the weights (~6e-8 x |w|) but above 1e-4 x effect: the rounding floor decides
+    net, data = tiny_net()
+    assert A.atlas(["adamw"], net=net, data=data, lambd=0.01).entries[0].classification == "decoupled"
+    # lambd = 0.001: the effect (~5.5e-6) is below 100 x the floor: not classified, but the note says why
+    e = A.atlas(["adamw"], net=net, data=data, lambd=0.001).entries[0]
+    assert e.classification == "other" and "closest to the decoupled reference" in e.notes and "float32" in e.notes
+
+
+def test_a_bias_before_batchnorm_does_not_blur_the_comparison():
+    # BatchNorm removes the bias's effect, so its gradient is rounding noise, which Adam scales to lr-sized
+    # steps; the classification compares the decayed parameters, the groups report the bias
+    net, data = tiny_net(bias_before_bn=True)
+    result = A.atlas(["adam", "adamw"], net=net, data=data)
+    assert [e.classification for e in result.entries] == ["coupled", "decoupled"]
+
+
+def test_diverging_runs_are_an_error_not_a_class():
+    # momentum 1.5: |w| grows ~1.5x a step, past 1e4 x its start within 60 steps
+    e = A.atlas(["sgd+momentum"], Config(num_epochs=3), hyperparameters={"sgd+momentum": {"momentum": 1.5}}).entries[0]
+    assert e.classification == "error" and "training diverges" in e.notes and "lower the learning rate" in e.notes
+
+
+@pytest.mark.parametrize("hp, message", [
+    ({"adam": {"beta1": float("nan")}}, "allowed: a finite number"),
+    ({"sgd": {"rescale_grad": 0}}, "['rescale_grad'] = 0; allowed: > 0"),
+    ({"adam": {"lr_scheduler": 3}}, "hyperparameters['adam']"),
+])
+def test_bad_hyperparameter_values_are_refused_before_training(hp, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        A.atlas(list(hp), Config(num_epochs=1), hyperparameters=hp)
+
+
+def test_a_policy_that_decays_nothing_and_nan_data_are_refused():
+    import mxwd
+
+    net, data = tiny_net()
+    with pytest.raises(ValueError, match="policy decays no parameter"):
+        A.atlas(["sgd"], net=net, data=data, policy=mxwd.decay_policy(net, exclude=".*weight"))
+    with pytest.raises(ValueError, match="X holds non-finite values"):
+        A.atlas(["sgd"], net=net, data=(np.full_like(data[0], np.nan), data[1]))
+
+
+def test_the_command_line_keeps_every_set_and_names_the_right_option(tmp_path, capsys):
+    import json
+
+    from mxwd.cli import main
+
+    out = tmp_path / "a"
+    assert main(["atlas", "--optimizers", "sgd+momentum", "adam", "--set", "sgd+momentum:momentum=0.9",
+                 "--set", "adam:beta1=0.8", "--num-epochs", "1", "--out", str(out), "--quiet"]) == 0
+    rows = json.loads((out / "atlas.json").read_text())["optimizers"]
+    assert rows[0]["hyperparameters"]["momentum"] == 0.9 and rows[1]["hyperparameters"]["beta1"] == 0.8
+    capsys.readouterr()
+    assert main(["atlas", "--optimizers", "foo", "--out", str(tmp_path / "b"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown optimizer 'foo'" in err and "--set" not in err
+    assert main(["atlas", "--optimizers", "sgd", "--set", "sgd:wd=1", "--out", str(tmp_path / "b"), "--quiet"]) == 2
+    assert "--lambdas on the command line" in capsys.readouterr().err

@@ -221,3 +221,11 @@ def test_the_readmes_float16_script_prints_what_it_says(capsys):
         nums_g = [float(x) for x in re.findall(r"\d+\.\d+(?:e-?\d+)?", got)]
         assert re.sub(r"\d+\.\d+(?:e-?\d+)?", "N", want) == re.sub(r"\d+\.\d+(?:e-?\d+)?", "N", got)
         assert nums_g == pytest.approx(nums_w, rel=0.1)
+
+
+@pytest.mark.parametrize("name", ["adamw", "sgdw"])
+def test_integer_weights_are_refused(name):
+    """As MXNet's own optimizers refuse them (an int32 adamw update divided by an integer 0: SIGFPE)."""
+    opt = mx.optimizer.create(name)
+    with pytest.raises(ValueError, match="got a int32 weight; allowed: floating-point weights"):
+        opt.create_state_multi_precision(0, mx.nd.ones((4,), dtype="int32"))

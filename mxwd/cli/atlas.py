@@ -33,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from mxwd.results import save_figure, staged_dir, versions, write_atomic, write_json
 
     config = config_from_args(args)
+    specs = atlas_specs(args.optimizers)
     try:
-        given = check_hyperparameters(atlas_specs(args.optimizers), hyperparameters(args.hyperparameters), config.lr)
+        given = check_hyperparameters(specs, hyperparameters(args.hyperparameters), config.lr)
     except ValueError as err:
         raise ValueError(str(err) if str(err).startswith("--set") else f"--set: {err}") from None
     with staged_dir(args.out, args.force) as tmp:

@@ -215,7 +215,7 @@ def build_parser() -> Parser:
 
     atl.add_argument("--optimizers", nargs="+", default=None, metavar="NAME",
                      help=f"optimizers to measure (default: all): {', '.join(BY_NAME)}")
-    atl.add_argument("--set", nargs="+", default=None, metavar="NAME:KEY=VALUE", dest="hyperparameters",
+    atl.add_argument("--set", nargs="+", action="extend", default=None, metavar="NAME:KEY=VALUE", dest="hyperparameters",
                      help="an optimizer's hyperparameter, e.g. sgd+momentum:momentum=0.9 adam:beta1=0.8 "
                           "(numbers, true/false; default: the table's)")
     dist = sub.add_parser("distributed", help="the chapter data-parallel on MXNet's kvstore (scheduler, servers, "

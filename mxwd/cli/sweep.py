@@ -17,7 +17,10 @@ def run(args: argparse.Namespace) -> int:
     if args.lambdas is None:  # the sweep's default grid, not reproduce's (0, 5)
         config = config.replace(lambdas=DEFAULT_GRID)
     # the paper's convention has its own lambdas (the decay per step, < 2): --paper-lambdas
-    paper_lambdas = tuple(DEFAULT_PAPER_GRID if args.paper_lambdas is None else args.paper_lambdas)
+    from mxwd.config import check_lambd
+
+    paper_lambdas = tuple(check_lambd(v, "--paper-lambdas")
+                          for v in (DEFAULT_PAPER_GRID if args.paper_lambdas is None else args.paper_lambdas))
     n_seeds = check_int(args.seeds, "seeds", minimum=1)
     optimizers = list(dict.fromkeys(args.optimizer))
     from mxwd.optimizer_sweeps import hyperparameters_for
