@@ -163,8 +163,8 @@ def test_atlas_rejects_bad_input():
 
 
 @pytest.mark.slow
-def test_mxwd_atlas_writes_its_files(cli, tmp_path):
-    proc = cli("atlas", "--optimizers", "sgd", "adagrad", "--num-epochs", "2", "--out", tmp_path / "a", "--quiet")
+def test_mxwd_atlas_writes_its_files(cli_here, tmp_path):
+    proc = cli_here("atlas", "--optimizers", "sgd", "adagrad", "--num-epochs", "2", "--out", tmp_path / "a", "--quiet")
     assert proc.returncode == 0, proc.stderr
     payload = json.loads((tmp_path / "a" / "atlas.json").read_text())
     rows = payload["optimizers"]
@@ -174,7 +174,7 @@ def test_mxwd_atlas_writes_its_files(cli, tmp_path):
     assert [r["classification"] for r in rows] == ["coupled", "decoupled"]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["atlas.json", "atlas.md", "atlas.png", "atlas.svg"]
     assert "| sgd | coupled |" in (tmp_path / "a" / "atlas.md").read_text()
-    bad = cli("atlas", "--optimizers", "nope", "--out", tmp_path / "b")
+    bad = cli_here("atlas", "--optimizers", "nope", "--out", tmp_path / "b")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown optimizer 'nope'" in bad.stderr
 
 

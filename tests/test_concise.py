@@ -237,10 +237,10 @@ def test_gluon_path_reaches_the_closed_form_ridge_solution():
 
 
 @pytest.mark.slow
-def test_mxwd_compare_shows_agreement_at_the_sources_settings(cli, tmp_path):
+def test_mxwd_compare_shows_agreement_at_the_sources_settings(cli_here, tmp_path):
     import json
 
-    proc = cli("compare", "--out", tmp_path / "cmp")
+    proc = cli_here("compare", "--out", tmp_path / "cmp")
     assert proc.returncode == 0, proc.stderr
     chapter, default = proc.stdout.split("MXNet's default, one Trainer")
     assert chapter.count("verdict: agree") == 2 and "DIFFER" not in chapter

@@ -227,9 +227,9 @@ def test_each_lambd_grid_applies_to_its_convention_only(argv, words, tmp_path, c
 
 
 @pytest.mark.slow
-def test_mxwd_sweep_with_optimizers_writes_the_heatmap_and_the_paths(cli, tmp_path):
+def test_mxwd_sweep_with_optimizers_writes_the_heatmap_and_the_paths(cli_here, tmp_path):
     out = tmp_path / "opt"
-    proc = cli("sweep", "--optimizer", "adam", "adamw", "--lrs", 0.001, 0.01, "--lambdas", 0.1, 10,
+    proc = cli_here("sweep", "--optimizer", "adam", "adamw", "--lrs", 0.001, 0.01, "--lambdas", 0.1, 10,
                "--seeds", 2, "--n-valid", 0, "--beta2", 0.99, "--out", out, "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(

@@ -67,9 +67,9 @@ def test_cli_seeds_needs_a_preset_with_numbers(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_places_the_published_numbers(cli, tmp_path):
+def test_cli_places_the_published_numbers(cli_here, tmp_path):
     out = tmp_path / "p"
-    proc = cli("reproduce", "--preset", "gluonbook-2018", "--seeds", 20, "--out", out, "--quiet")
+    proc = cli_here("reproduce", "--preset", "gluonbook-2018", "--seeds", 20, "--out", out, "--quiet")
     assert proc.returncode == 0, proc.stderr
     payload = json.loads((out / "published.json").read_text())
     assert payload["preset"] == "gluonbook-2018" and payload["seeds"] == list(range(20))

@@ -49,9 +49,9 @@ def test_same_seed_gives_bitwise_identical_numbers_in_new_processes_under_either
 
 
 @pytest.mark.slow
-def test_mxwd_reproduce_writes_its_files(cli, tmp_path):
+def test_mxwd_reproduce_writes_its_files(cli_here, tmp_path):
     out = tmp_path / "run"
-    proc = cli("reproduce", "--seed", 3, "--out", out)
+    proc = cli_here("reproduce", "--seed", 3, "--out", out)
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in out.iterdir())
     assert names == ["results.json", "runs.png"]
@@ -65,7 +65,7 @@ def test_mxwd_reproduce_writes_its_files(cli, tmp_path):
     assert all(len(r["train_ls"]) == 10 and len(r["w"]) == 200 for r in payload["runs"])
     assert "w(lambd=5)[:10] / w(0)[:10]" in proc.stdout
     # the same seed, rerun: the same numbers
-    again = cli("reproduce", "--seed", 3, "--out", tmp_path / "again", "--quiet")
+    again = cli_here("reproduce", "--seed", 3, "--out", tmp_path / "again", "--quiet")
     assert again.returncode == 0, again.stderr
     assert json.loads((tmp_path / "again" / "results.json").read_text())["runs"] == payload["runs"]
 

@@ -101,7 +101,7 @@ def _ridge(X, y, n_lambd):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lambd", [0.5, 2.0])
+@pytest.mark.parametrize("lambd", [0.5])  # one lambd: the closed form is the same claim at any
 def test_full_batch_training_reaches_the_closed_form_ridge_solution(lambd):
     # Full batch: the summed loss plus the penalty added once per example is
     # sum_i (x_i.w + b - y_i)^2 / 2 + n * lambd * ||w||^2 / 2, whose minimizer is

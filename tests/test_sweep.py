@@ -146,9 +146,9 @@ def test_bad_sweep_input(kwargs, words):
 
 
 @pytest.mark.slow
-def test_mxwd_sweep_writes_its_tables_and_figures(cli, tmp_path):
+def test_mxwd_sweep_writes_its_tables_and_figures(cli_here, tmp_path):
     out = tmp_path / "sweep"
-    proc = cli("sweep", "--seeds", 20, "--out", out, "--quiet")
+    proc = cli_here("sweep", "--seeds", 20, "--out", out, "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["sweep.csv", "sweep.json", "regularization_path.png", "regularization_path.svg",
