@@ -329,3 +329,18 @@ def test_the_command_line_keeps_every_set_and_names_the_right_option(tmp_path, c
     assert "unknown optimizer 'foo'" in err and "--set" not in err
     assert main(["atlas", "--optimizers", "sgd", "--set", "sgd:wd=1", "--out", str(tmp_path / "b"), "--quiet"]) == 2
     assert "--lambdas on the command line" in capsys.readouterr().err
+
+
+def test_a_net_never_initialized_is_initialized_from_the_seed():
+    mx.random.seed(11)
+    net = nn.HybridSequential()
+    net.add(nn.Dense(4, in_units=3, activation="relu"), nn.Dense(1, in_units=4))
+    X, y = np.random.default_rng(0).normal(size=(8, 3)), np.zeros((8, 1))
+    first = A.atlas(["sgd"], Config(seed=2), net=net, data=(X, y), steps=3).entries[0]
+    values = {n: p.data().asnumpy().copy() for n, p in net.collect_params().items()}
+    net2 = nn.HybridSequential()
+    net2.add(nn.Dense(4, in_units=3, activation="relu"), nn.Dense(1, in_units=4))
+    again = A.atlas(["sgd"], Config(seed=2), net=net2, data=(X, y), steps=3).entries[0]
+    assert first.classification == again.classification == "coupled"
+    # the same seed draws the same initial values: MXNet's default initializer after mx.random.seed(2)
+    assert all(np.array_equal(a, p.data().asnumpy()) for a, p in zip(values.values(), net2.collect_params().values()))

@@ -81,17 +81,19 @@ def test_shared_pairing_is_bitwise_the_code_before_pairing_existed():
     assert fit_and_plot(5.0, config.replace(pairing="shared")).w == before.w
 
 
-def _numpy_sgd(config: Config, X, y, w0, lambd, orders):
-    """The scratch path's SGD in float64, from the math: per batch J of n rows,
-    w <- w - lr (X_J^T r + n lambd w) / |B|,  b <- b - lr sum(r) / |B|,  r = X_J w + b - y_J
-    (the summed loss with the penalty per example: a partial batch decays by n/|B|)."""
+def _numpy_sgd(config: Config, X, y, w0, lambd, orders, per_step=False):
+    """The chapter's SGD in float64, from the math: per batch J of n rows,
+    w <- w - lr (X_J^T r / |B| + d lambd w),  b <- b - lr sum(r) / |B|,  r = X_J w + b - y_J,
+    with d = n / |B| for the scratch path's per-example penalty (a partial batch decays by less)
+    and d = 1 for Gluon's wd (per_step: every step decays by lr * lambd)."""
     w, b = w0.astype(np.float64).reshape(-1), 0.0
     B, lr = config.batch_size, config.lr
     for order in orders:
         for i in range(0, len(order), B):
             J = order[i : i + B]
             r = X[J] @ w + b - y[J]
-            w, b = w - lr * (X[J].T @ r + len(J) * lambd * w) / B, b - lr * r.sum() / B
+            d = 1.0 if per_step else len(J) / B
+            w, b = w - lr * (X[J].T @ r / B + d * lambd * w), b - lr * r.sum() / B
     return w, b
 
 
@@ -106,25 +108,13 @@ def test_notebook_runs_equal_a_numpy_reference_from_the_independent_draws():
         fit_and_plot_gluon(lambd, config) for lambd in config.lambdas]
     for k, run in enumerate(runs):
         # Gluon's wd decays by lr*lambd on every step, the partial one too
-        reference = _numpy_sgd if run.path == "scratch" else _numpy_sgd_per_step
-        w_ref, b_ref = reference(config, X, y, w0s[k], run.lambd, orders)
+        w_ref, b_ref = _numpy_sgd(config, X, y, w0s[k], run.lambd, orders, per_step=run.path == "gluon")
         # float32 training, 14 steps: each step rounds ~10 ops at 6e-8 relative on |w| ~ 3 entries, and
         # the labels' float32 rounding (|y| ~ 0.1, 6e-9) enters every residual: 1e-5 is ~10x the worst seen
         np.testing.assert_allclose(run.w, w_ref, atol=1e-5, err_msg=f"run {k}")
         assert abs(run.b - b_ref) <= 1e-5
     # and the four runs really start apart: their final w differ by O(1)
     assert np.abs(np.asarray(runs[0].w) - np.asarray(runs[2].w)).max() > 0.1
-
-
-def _numpy_sgd_per_step(config, X, y, w0, lambd, orders):
-    w, b = w0.astype(np.float64).reshape(-1), 0.0
-    B, lr = config.batch_size, config.lr
-    for order in orders:
-        for i in range(0, len(order), B):
-            J = order[i : i + B]
-            r = X[J] @ w + b - y[J]
-            w, b = w - lr * (X[J].T @ r / B + lambd * w), b - lr * r.sum() / B
-    return w, b
 
 
 @pytest.mark.parametrize("dtype, tol", [
